@@ -1,0 +1,17 @@
+"""openfer: facial expression recognition for practitioners and researchers."""
+
+from openfer.errors import CheckpointError, ConfigError, DatasetError, ImageError, LabelError, OpenFERError
+from openfer.models.registry import create_model, list_models
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DatasetError",
+    "ImageError",
+    "LabelError",
+    "OpenFERError",
+    "create_model",
+    "list_models",
+]

@@ -1,0 +1,38 @@
+"""The ``openfer`` command. Each command group lives in its own module and registers a subparser."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from openfer.errors import OpenFERError
+
+# Modules under openfer.cli that each define ``add_parser(subparsers)``.
+COMMAND_MODULES = ("data", "train")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="openfer", description="Facial expression recognition.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"openfer.cli.{name}").add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: runs a subcommand; bad input prints one line naming the culprit and exits 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    try:
+        return int(args.handler(args, rest) or 0)
+    except OpenFERError as error:
+        print(f"openfer: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("openfer: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,180 @@
+"""The LightningModule: any registered model, its losses, optimiser, schedule and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+
+from openfer.data.augment import BatchAugment
+from openfer.errors import ConfigError
+from openfer.losses import build_loss, logits_of
+from openfer.models.registry import create_model
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "radam")
+SCHEDULERS = ("none", "step", "exponential", "cosine", "cosine_restarts", "cyclic", "plateau")
+
+
+class FERModule(L.LightningModule):
+    """Trains a registered model on uint8 face batches.
+
+    Batches arrive as uint8 (N, C, H, W); this module scales them to [0, 1], augments them on the
+    fly during training (:class:`BatchAugment`), normalises with ``mean``/``std`` and runs the model.
+    The losses are a weighted sum of registered losses (``losses``: ``{name: {options}}``; the key
+    ``weight`` inside the options scales that term).
+    """
+
+    def __init__(
+        self,
+        model: str = "openfer_vgg",
+        num_classes: int = 7,
+        classes: list[str] | None = None,
+        model_options: dict[str, Any] | None = None,
+        losses: dict[str, dict[str, Any]] | None = None,
+        optimizer: str = "sgd",
+        lr: float = 0.05,
+        weight_decay: float = 5e-4,
+        momentum: float = 0.9,
+        scheduler: str = "cosine",
+        warmup_epochs: int = 0,
+        scheduler_options: dict[str, Any] | None = None,
+        augment: dict[str, Any] | None = None,
+        mean: float = 0.5,
+        std: float = 0.25,
+        channels_last: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {optimizer!r}; available: {', '.join(OPTIMIZERS)}")
+        if scheduler not in SCHEDULERS:
+            raise ConfigError(f"unknown scheduler {scheduler!r}; available: {', '.join(SCHEDULERS)}")
+        self.save_hyperparameters()
+        self.net = create_model(model, num_classes=num_classes, **(model_options or {}))
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        loss_spec = losses or {"cross_entropy": {}}
+        self.loss_weights = {name: float(dict(opts or {}).pop("weight", 1.0)) for name, opts in loss_spec.items()}
+        self.losses = nn.ModuleDict(
+            {
+                name: build_loss(name, **{k: v for k, v in (opts or {}).items() if k != "weight"})
+                for name, opts in loss_spec.items()
+            }
+        )
+        self.augment = BatchAugment(**(augment or {})) if augment is not False else None
+        self.generator = torch.Generator().manual_seed(seed)
+        self.register_buffer("_confusion", torch.zeros(num_classes, num_classes, dtype=torch.long), persistent=False)
+
+    # --- inputs -------------------------------------------------------------------------------
+    def prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        x = images.float() / 255.0
+        if train and self.augment is not None:
+            x = self.augment(x, self.generator)
+        x = (x - self.hparams.mean) / self.hparams.std
+        return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return logits_of(self.net(self.prepare(images, train=False)))
+
+    # --- steps --------------------------------------------------------------------------------
+    def training_step(self, batch, batch_index: int) -> torch.Tensor:
+        images, targets = batch[0], batch[-1] if len(batch) == 3 else batch[1]
+        outputs = self.net(self.prepare(images, train=True))
+        total = 0.0
+        for name, loss in self.losses.items():
+            value = loss(outputs, targets, batch)
+            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True)
+            total = total + self.loss_weights[name] * value
+        accuracy = (logits_of(outputs).argmax(1) == batch[1]).float().mean()
+        self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        return total
+
+    def _evaluate(self, batch, stage: str) -> None:
+        images, targets = batch[0], batch[1]
+        logits = self(images).float()
+        loss = nn.functional.cross_entropy(logits, targets)
+        predictions = logits.argmax(1)
+        n = self.hparams.num_classes
+        self._confusion += torch.bincount(targets * n + predictions, minlength=n * n).view(n, n)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+
+    def _epoch_metrics(self, stage: str) -> None:
+        confusion = self._confusion.float()
+        if self.trainer.world_size > 1:
+            confusion = self.all_gather(confusion).sum(0) if confusion.dim() == 2 else confusion
+        total = confusion.sum()
+        if total == 0:
+            return
+        recall = confusion.diag() / confusion.sum(1).clamp(min=1)
+        self.log(f"{stage}/acc", confusion.diag().sum() / total, prog_bar=True, sync_dist=False)
+        self.log(f"{stage}/balanced_acc", recall.mean(), sync_dist=False)
+        names = self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)]
+        for name, value in zip(names, recall):
+            self.log(f"{stage}/recall_{name}", value, sync_dist=False)
+        self._confusion.zero_()
+
+    def on_validation_epoch_start(self) -> None:
+        self._confusion.zero_()
+
+    def validation_step(self, batch, batch_index: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_metrics("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._confusion.zero_()
+
+    def test_step(self, batch, batch_index: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._epoch_metrics("test")
+
+    # --- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.parameters() if p.requires_grad]
+        if hp.optimizer == "sgd":
+            optimizer = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.momentum > 0)
+        elif hp.optimizer == "adam":
+            optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            optimizer = torch.optim.RAdam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        scheduler = self._scheduler(optimizer)
+        if scheduler is None:
+            return optimizer
+        if hp.scheduler == "plateau":
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/acc"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer):
+        hp = self.hparams
+        options = dict(hp.scheduler_options or {})
+        sched = torch.optim.lr_scheduler
+        if hp.scheduler == "none":
+            return None
+        if hp.scheduler == "plateau":
+            return sched.ReduceLROnPlateau(optimizer, mode="max", **{"factor": 0.5, "patience": 5, **options})
+        steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches // max(1, self.trainer.max_epochs)))
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warmup = hp.warmup_epochs * steps_per_epoch
+        if hp.scheduler == "step":
+            main = sched.StepLR(optimizer, step_size=options.get("step_epochs", 10) * steps_per_epoch, gamma=options.get("gamma", 0.1))
+        elif hp.scheduler == "exponential":
+            main = sched.ExponentialLR(optimizer, gamma=options.get("gamma", 0.95) ** (1 / steps_per_epoch))
+        elif hp.scheduler == "cosine":
+            main = sched.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup), eta_min=options.get("eta_min", 0.0))
+        elif hp.scheduler == "cosine_restarts":
+            main = sched.CosineAnnealingWarmRestarts(optimizer, T_0=options.get("restart_epochs", 10) * steps_per_epoch, T_mult=options.get("t_mult", 1))
+        else:
+            main = sched.CyclicLR(optimizer, base_lr=options.get("base_lr", hp.lr / 10), max_lr=hp.lr, step_size_up=options.get("half_cycle_epochs", 2) * steps_per_epoch, cycle_momentum=hp.optimizer == "sgd")
+        if warmup <= 0:
+            return main
+        ramp = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warmup)
+        return sched.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
