@@ -1,0 +1,113 @@
+"""Reading and writing weights: the one place checkpoints are loaded and checked.
+
+Weights are read with safetensors or ``torch.load(weights_only=True)``, so a file carrying pickled
+code is refused. Every key and shape is checked; a mismatch raises :class:`CheckpointError` listing
+what did not match, never a silent partial load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from openfer.errors import CheckpointError
+
+
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The tensors and metadata stored in ``path`` (.safetensors, a Lightning .ckpt or a torch .pt/.pth).
+
+    Lightning checkpoints give their ``state_dict`` with the ``net.`` prefix removed and their
+    ``hyper_parameters`` as metadata; safetensors give their string metadata (JSON values decoded).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file, safe_open
+
+        try:
+            tensors = load_file(str(path))
+            with safe_open(str(path), framework="pt") as f:
+                raw = f.metadata() or {}
+        except (SafetensorError, OSError, ValueError) as error:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
+        metadata: dict[str, Any] = {}
+        for key, value in raw.items():
+            try:
+                metadata[key] = json.loads(value)
+            except json.JSONDecodeError:
+                metadata[key] = value
+        return tensors, metadata
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path}: refused to load: the file holds pickled objects beyond tensors ({str(error).splitlines()[0]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({str(error).splitlines()[0]})") from None
+    if not isinstance(payload, Mapping):
+        raise CheckpointError(f"{path}: expected a state dict or a Lightning checkpoint, got {type(payload).__name__}")
+    metadata = {**dict(payload.get("datamodule_hyper_parameters", {}) or {}), **dict(payload.get("hyper_parameters", {}) or {})}
+    state = payload.get("state_dict", payload.get("model", payload))
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: no state dict of tensors inside")
+    if "state_dict" in payload and any(k.startswith("net.") for k in state):
+        state = {k[4:]: v for k, v in state.items() if k.startswith("net.")}
+    return dict(state), metadata
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, strict: bool = True) -> list[str]:
+    """Check every key and shape of ``state`` against ``model``; return the report lines of what differs.
+
+    With ``strict`` any missing, unexpected or mis-shaped key raises :class:`CheckpointError`.
+    """
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shapes = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in expected
+        if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
+    report = [f"missing: {k}" for k in missing] + [f"unexpected: {k}" for k in unexpected] + [f"shape {s}" for s in shapes]
+    if strict and report:
+        head = "; ".join(report[:5]) + (f"; ... {len(report) - 5} more" if len(report) > 5 else "")
+        raise CheckpointError(f"{source}: does not match the model ({len(report)} problems: {head})")
+    return report
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> list[str]:
+    """Load ``path`` into ``model`` after checking it; returns the mismatch report (empty when exact)."""
+    state, _ = read_state_dict(path)
+    report = check_state_dict(model, state, str(path), strict=strict)
+    expected = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in expected and tuple(v.shape) == tuple(expected[k].shape)}
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def save_safetensors(state: Mapping[str, torch.Tensor], path: str | Path, metadata: Mapping[str, Any] | None = None) -> None:
+    """Write tensors (+ JSON-encoded metadata) to ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".safetensors.tmp")
+    os.close(fd)
+    try:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+        save_file(tensors, tmp, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,135 @@
+"""Inference on face crops: :class:`ExpressionModel` and :func:`load_model` (the shipped default)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from openfer.checkpoints import check_state_dict, read_state_dict
+from openfer.data.imageops import to_model_input_size
+from openfer.errors import CheckpointError, ImageError
+from openfer.losses import logits_of
+from openfer.models.registry import create_model
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
+
+Faces = np.ndarray | Sequence[np.ndarray]
+
+
+class ExpressionModel:
+    """A network plus what it needs to read faces: classes, input size, channels, normalisation.
+
+    ``predict_proba`` takes uint8 face crops, (N, H, W) grey or (N, H, W, 3) RGB of any size (or a list
+    of crops of different sizes) and returns an (N, len(classes)) array of probabilities.
+    ``tta="flip"`` averages the prediction of each face and its mirror image.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        classes: Sequence[str],
+        image_size: int = 48,
+        channels: int = 1,
+        mean: float = 0.5,
+        std: float = 0.25,
+        tta: str = "flip",
+        batch_size: int = 256,
+        name: str = "",
+    ) -> None:
+        if tta not in ("none", "flip"):
+            raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
+        self.net = net.eval()
+        self.classes: tuple[str, ...] = tuple(classes)
+        self.image_size, self.channels = image_size, channels
+        self.mean, self.std, self.tta = mean, std, tta
+        self.batch_size = batch_size
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"ExpressionModel({self.name or type(self.net).__name__}, classes={list(self.classes)}, input={self.channels}x{self.image_size}x{self.image_size}, tta={self.tta})"
+
+    def preprocess(self, faces: Faces) -> torch.Tensor:
+        """uint8 crops -> a normalised float tensor (N, C, S, S)."""
+        if isinstance(faces, np.ndarray):
+            if faces.ndim not in (3, 4) or (faces.ndim == 4 and faces.shape[-1] not in (1, 3)):
+                raise ImageError(f"faces must be (N, H, W) or (N, H, W, 3) uint8, got shape {faces.shape}")
+            crops: Sequence[np.ndarray] = list(faces)
+        else:
+            crops = list(faces)
+        batch = np.empty((len(crops), self.channels, self.image_size, self.image_size), dtype=np.uint8)
+        for i, crop in enumerate(crops):
+            crop = np.asarray(crop)
+            if crop.dtype != np.uint8:
+                raise ImageError(f"face {i}: expected uint8 pixels, got {crop.dtype}")
+            if crop.ndim not in (2, 3) or min(crop.shape[:2]) < 1:
+                raise ImageError(f"face {i}: expected an (H, W) or (H, W, 3) image, got shape {crop.shape}")
+            batch[i] = to_model_input_size(crop, self.image_size, self.channels)
+        x = torch.from_numpy(batch).float().div_(255.0)
+        return (x - self.mean) / self.std
+
+    @torch.inference_mode()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of preprocessed faces (flip TTA averaged in probability space by ``predict_proba``)."""
+        return logits_of(self.net(x)).float()
+
+    @torch.inference_mode()
+    def predict_proba(self, faces: Faces) -> np.ndarray:
+        """Probabilities (N, len(classes)) for uint8 face crops of any size."""
+        n = len(faces)
+        if n == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        out = []
+        for start in range(0, n, self.batch_size):
+            x = self.preprocess(faces[start : start + self.batch_size])
+            p = torch.softmax(self.logits(x), dim=1)
+            if self.tta == "flip":
+                p = (p + torch.softmax(self.logits(x.flip(-1)), dim=1)) / 2
+            out.append(p.numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def predict(self, faces: Faces) -> list[str]:
+        """The most probable class name of each face."""
+        return [self.classes[i] for i in self.predict_proba(faces).argmax(1)]
+
+
+def model_from_weights(path: str | Path, **options: Any) -> ExpressionModel:
+    """Build an :class:`ExpressionModel` from a safetensors file or Lightning checkpoint written by openfer.
+
+    The file's metadata names the architecture, its options and classes; keys and shapes are checked.
+    """
+    state, meta = read_state_dict(path)
+    name = meta.get("model")
+    if not name:
+        raise CheckpointError(f"{path}: no 'model' entry in its metadata; build the model and use openfer.checkpoints.load_weights")
+    classes = meta.get("classes") or [str(i) for i in range(int(meta.get("num_classes", 7)))]
+    net = create_model(name, num_classes=len(classes), **(meta.get("model_options") or {}))
+    check_state_dict(net, state, str(path))
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    input_size = meta.get("input_size") or [meta.get("channels", 1), meta.get("image_size", 48), meta.get("image_size", 48)]
+    return ExpressionModel(
+        net,
+        classes,
+        image_size=int(input_size[-1]),
+        channels=int(input_size[0]),
+        mean=float(meta.get("mean", 0.5)),
+        std=float(meta.get("std", 0.25)),
+        name=name,
+        **options,
+    )
+
+
+def load_model(path: str | Path | None = None, **options: Any) -> ExpressionModel:
+    """The shipped default model (no argument), or a model from an openfer weights/checkpoint file.
+
+    Loads offline from files inside the package; nothing is downloaded.
+    """
+    if path is None:
+        if not DEFAULT_WEIGHTS.is_file():
+            raise CheckpointError(f"{DEFAULT_WEIGHTS}: the default weights are missing from this installation")
+        path = DEFAULT_WEIGHTS
+    return model_from_weights(path, **options)
