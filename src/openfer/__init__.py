@@ -1,6 +1,7 @@
 """openfer: facial expression recognition for practitioners and researchers."""
 
 from openfer.errors import CheckpointError, ConfigError, DatasetError, ImageError, LabelError, OpenFERError
+from openfer.inference import ExpressionModel, load_model
 from openfer.models.registry import create_model, list_models
 
 __version__ = "0.1.0"
@@ -12,6 +13,8 @@ __all__ = [
     "ImageError",
     "LabelError",
     "OpenFERError",
+    "ExpressionModel",
+    "load_model",
     "create_model",
     "list_models",
 ]

@@ -1,6 +1,8 @@
 """Registered FER models; importing this package registers every architecture."""
 
 from openfer.models import default  # noqa: F401
+from openfer.models.backbones import resnet  # noqa: F401
+from openfer.models import dan  # noqa: F401
 from openfer.models.registry import create_model, list_models, model_info, register_model
 
 __all__ = ["create_model", "list_models", "model_info", "register_model"]

@@ -1,0 +1,1 @@
+"""Backbone networks shared by the FER architectures (torchvision-compatible layouts)."""

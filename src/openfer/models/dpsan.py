@@ -1,0 +1,116 @@
+"""DPSAN – Dual Path Stacked Attention Network (Zhu et al., "Facial Expression Recognition Based on Dual Path
+Feature Fusion and Stacked Attention", Future Internet 2022). No public code; defaults follow models.md §1.5.
+
+Global path: a ResNet-18 trunk (conv1 ... layer4) on the whole face. Local path: one ResNet-18 trunk shared by
+four region crops, each resized to the face size. The five 512-channel maps are concatenated (Eq. 1) and pass
+two stacked CBAM channel attentions around a 1x1 compression (Eqs. 2-3), then GAP and a linear classifier.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from openfer.faces.regions import cut_regions_batch, fixed_four_regions, quadrants
+from openfer.models.backbones.resnet import ResNet, resnet
+from openfer.models.registry import register_model
+
+#: Region schemes the model crops itself; "landmarks" needs crops passed to ``forward``.
+REGION_SCHEMES = {"fixed": fixed_four_regions, "quadrants": quadrants}
+NUM_REGIONS = 4
+
+
+class ChannelAttention(nn.Module):
+    """CBAM channel attention (Woo et al., ECCV 2018, Eq. 2): ``sigmoid(MLP(AvgPool F) + MLP(MaxPool F))``."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(channels, channels // reduction), nn.ReLU(inplace=True), nn.Linear(channels // reduction, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = torch.sigmoid(self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3))))
+        return x * weights[:, :, None, None]
+
+
+class StackedAttention(nn.Module):
+    """DPSAN paper, Eqs. 2-3: ``F' = M_c1(F) * F``; ``F'' = M_c2(conv1x1(F')) * conv1x1(F')``.
+
+    Eq. 3 writes the last product with F' (2560 channels) although M_c2 is computed on the 512-channel
+    1x1-conv output; the shapes only match with the conv output, which is what we multiply.
+    The 1x1 conv is followed by BN and ReLU (the paper names only the convolution).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 512, reduction: int = 16) -> None:
+        super().__init__()
+        self.attention1 = ChannelAttention(in_channels, reduction)
+        self.compress = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+        self.attention2 = ChannelAttention(out_channels, reduction)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attention2(self.compress(self.attention1(x)))
+
+
+class DPSAN(nn.Module):
+    """DPSAN; input the global face (N, C, S, S), crops cut internally by ``regions`` or passed to ``forward``.
+
+    ``regions`` is ``"fixed"`` (the paper's choice), ``"quadrants"`` or ``"landmarks"`` (crops from
+    :func:`openfer.faces.regions.landmark_regions` and :func:`~openfer.faces.regions.cut_regions`, passed
+    as ``crops`` of shape (N, 4, C, S, S)).
+    """
+
+    def __init__(
+        self,
+        num_classes: int = 7,
+        regions: str = "fixed",
+        in_channels: int = 3,
+        fused_channels: int = 512,
+        reduction: int = 16,
+        backbone_weights: str | None = None,
+    ) -> None:
+        super().__init__()
+        if regions not in (*REGION_SCHEMES, "landmarks"):
+            raise ValueError(f"regions must be one of {(*REGION_SCHEMES, 'landmarks')}, got {regions!r}")
+        self.regions = regions
+        self.global_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
+        # DPSAN paper, §3.2: one local ResNet-18 shared by the four regions.
+        self.local_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
+        width = self.global_path.num_features
+        self.attention = StackedAttention((1 + NUM_REGIONS) * width, fused_channels, reduction)
+        self.fc = nn.Linear(fused_channels, num_classes)
+
+    def crop(self, x: torch.Tensor) -> torch.Tensor:
+        """The four region crops of a square face batch, each resized to the face size: (N, 4, C, S, S)."""
+        size = x.shape[-1]
+        if x.shape[-2] != size:
+            raise ValueError(f"DPSAN expects square faces, got {tuple(x.shape[-2:])}")
+        if self.regions not in REGION_SCHEMES:
+            raise ValueError(f"regions={self.regions!r}: pass the landmark crops to forward(x, crops)")
+        return cut_regions_batch(x, REGION_SCHEMES[self.regions](size), size)
+
+    def forward(self, x: torch.Tensor, crops: torch.Tensor | None = None) -> torch.Tensor:
+        crops = self.crop(x) if crops is None else crops
+        if crops.shape[1] != NUM_REGIONS or crops.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"crops must be (N, {NUM_REGIONS}, C, {x.shape[-2]}, {x.shape[-1]}), got {tuple(crops.shape)}")
+        n = x.shape[0]
+        global_map = self.global_path.forward_features(x)
+        local_maps = self.local_path.forward_features(crops.flatten(0, 1))
+        fused = torch.cat([global_map, local_maps.reshape(n, -1, *local_maps.shape[-2:])], dim=1)  # DPSAN paper, Eq. 1
+        return self.fc(self.attention(fused).mean(dim=(2, 3)))
+
+
+@register_model(
+    "dpsan",
+    input_size=(3, 96, 96),
+    paper="Zhu et al., Facial Expression Recognition Based on Dual Path Feature Fusion and Stacked Attention, Future Internet 2022",
+    default_losses=("cross_entropy",),
+)
+def dpsan(
+    num_classes: int = 7,
+    regions: str = "fixed",
+    in_channels: int = 3,
+    fused_channels: int = 512,
+    reduction: int = 16,
+    backbone_weights: str | None = None,
+) -> DPSAN:
+    """DPSAN at 96x96 with the fixed four-region crops (the paper trains 8 classes: CK+ and FERPlus)."""
+    return DPSAN(num_classes, regions, in_channels, fused_channels, reduction, backbone_weights)
