@@ -107,7 +107,29 @@ def save_safetensors(state: Mapping[str, torch.Tensor], path: str | Path, metada
     try:
         tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, tmp, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def pack_checkpoint(checkpoint: str | Path, output: str | Path, extra_metadata: Mapping[str, Any] | None = None) -> Path:
+    """Turn a Lightning training checkpoint into a weights-only safetensors file that
+    :func:`openfer.load_model` reads: the network's tensors plus the metadata needed to rebuild it
+    (architecture, options, classes, input size, normalisation)."""
+    state, meta = read_state_dict(checkpoint)
+    if "model" not in meta:
+        raise CheckpointError(f"{checkpoint}: not an openfer training checkpoint (no 'model' hyper-parameter)")
+    channels, size = int(meta.get("channels", 1)), int(meta.get("image_size", 48))
+    metadata = {
+        "model": meta["model"],
+        "model_options": dict(meta.get("model_options") or {}),
+        "classes": list(meta.get("classes") or []),
+        "input_size": [channels, size, size],
+        "mean": float(meta.get("mean", 0.5)),
+        "std": float(meta.get("std", 0.25)),
+        **dict(extra_metadata or {}),
+    }
+    save_safetensors(state, output, metadata)
+    return Path(output)

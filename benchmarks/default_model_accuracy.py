@@ -1,0 +1,76 @@
+"""Accuracy of the shipped default model through the public API only.
+
+FER2013 PrivateTest (3,589 faces) with and without flip test-time augmentation, and CK+48 on the six
+classes it shares with FER2013 (contempt dropped), the model never trained on CK+.
+
+    python benchmarks/default_model_accuracy.py [--shared ../shared] [--weights PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+import openfer
+from openfer import labels
+from openfer.data import load_dataset
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def accuracy(model: openfer.ExpressionModel, images: np.ndarray, targets: np.ndarray) -> tuple[float, float, float]:
+    """(accuracy, balanced accuracy, seconds) of ``model`` on uint8 faces."""
+    start = time.perf_counter()
+    predicted = model.predict_proba(images).argmax(1)
+    seconds = time.perf_counter() - start
+    recalls = [np.mean(predicted[targets == c] == c) for c in np.unique(targets)]
+    return float(np.mean(predicted == targets)), float(np.mean(recalls)), seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"))
+    parser.add_argument("--weights", default=None, help="weights file (default: the shipped model)")
+    args = parser.parse_args()
+    datasets = Path(args.shared) / "datasets"
+
+    rows = []
+    private = load_dataset("fer2013", datasets / "fer2013")["PrivateTest"]
+    for tta in ("none", "flip"):
+        model = openfer.load_model(args.weights, tta=tta)
+        acc, bal, sec = accuracy(model, private.images, private.labels)
+        rows.append((f"FER2013 PrivateTest (tta={tta})", len(private), acc, bal, sec))
+
+    ck_root = datasets / "ckplus48"
+    if ck_root.is_dir():
+        ck = load_dataset("ckplus", ck_root)
+        split = next(iter(ck.values()))
+        target = labels.map_labels(split.labels, split.classes, labels.FER2013, missing="drop")
+        keep = np.flatnonzero(target >= 0)
+        images = np.stack([split.image(i) for i in keep])
+        model = openfer.load_model(args.weights)
+        acc, bal, sec = accuracy(model, images, target[keep])
+        rows.append(("CK+48, 6 shared classes (tta=flip)", len(keep), acc, bal, sec))
+
+    print(f"# default model accuracy — {datetime.date.today()} — {cpu_name()} — torch via openfer {openfer.__version__}")
+    print(f"# command: python benchmarks/default_model_accuracy.py{' --weights ' + args.weights if args.weights else ''}")
+    print("| data | faces | accuracy | balanced accuracy | seconds |")
+    print("|---|---:|---:|---:|---:|")
+    for name, n, acc, bal, sec in rows:
+        print(f"| {name} | {n} | {acc:.4f} | {bal:.4f} | {sec:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
