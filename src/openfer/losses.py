@@ -34,6 +34,8 @@ def logits_of(outputs: Any) -> torch.Tensor:
 class CrossEntropy(nn.Module):
     """Cross-entropy with optional label smoothing (Szegedy et al., 2016) and class weights.
 
+    ``class_weights`` (one per class) gives the class-weighted CE (WCE) used against class imbalance,
+    e.g. the inverse class frequencies normalised to mean 1 (no separate ``class_weighted_ce`` loss).
     Soft targets (a float N x C tensor, e.g. FERPlus vote distributions) are accepted as well.
     """
 
@@ -46,6 +48,148 @@ class CrossEntropy(nn.Module):
     def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
         logits = logits_of(outputs).float()
         return F.cross_entropy(logits, targets, weight=self.weight, label_smoothing=self.label_smoothing)
+
+
+def class_indices(targets: torch.Tensor) -> torch.Tensor:
+    """Hard class indices from ``targets`` (indices, or an N x C soft-label tensor whose argmax is taken)."""
+    return targets.argmax(dim=1) if targets.is_floating_point() and targets.dim() == 2 else targets
+
+
+def pooled_features(outputs: Any, loss: str) -> torch.Tensor:
+    """The N x D feature vectors in ``outputs["features"]`` (a feature map is globally average-pooled)."""
+    if not isinstance(outputs, dict) or "features" not in outputs:
+        raise ConfigError(f"loss {loss!r} needs a model whose forward returns a dict with key 'features'")
+    features = outputs["features"]
+    return features.mean(dim=(2, 3)) if features.dim() == 4 else features
+
+
+@register_loss("center")
+class CenterLoss(nn.Module):
+    """Center loss (Wen et al., "A Discriminative Feature Learning Approach for Deep Face Recognition", ECCV 2016).
+
+    Eq. 2: ``L_C = 1/2 sum_i ||x_i - c_{y_i}||^2``, averaged over the batch here. The centres are parameters
+    trained by the model's optimiser instead of the paper's separate update rule (Eq. 4).
+    Reads ``outputs["features"]`` (N x D, or a map that is average-pooled).
+    """
+
+    def __init__(self, num_classes: int = 7, feature_dim: int = 512) -> None:
+        super().__init__()
+        self.centers = nn.Parameter(torch.randn(num_classes, feature_dim))
+
+    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+        features = pooled_features(outputs, "center").float()
+        return 0.5 * (features - self.centers[class_indices(targets)]).pow(2).sum(dim=1).mean()
+
+
+@register_loss("affinity")
+class AffinityLoss(nn.Module):
+    """DAN affinity loss (Wen et al., Biomimetics 2023, Eq. 2): ``sum_i ||x_i - c_{y_i}||^2 / sigma_c^2``.
+
+    As in the authors' code (yaoing/DAN): x_i is the GAP of the trunk map ``outputs["features"]``; the centres
+    (``num_classes`` x ``feature_dim``, standard-normal init) are trained with the model; sigma_c^2 is the
+    per-dimension variance across the class centres (unbiased) summed over dimensions; each term is clamped to
+    [1e-12, 1e12] and the sum divided by the batch size. (Upstream clamps the masked N x C distance matrix,
+    adding (C - 1) x 1e-12 per image; we leave that out.) Upstream's RAF-DB script keeps 8 centres for 7 classes.
+    """
+
+    def __init__(self, num_classes: int = 7, feature_dim: int = 512) -> None:
+        super().__init__()
+        self.centers = nn.Parameter(torch.randn(num_classes, feature_dim))
+
+    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+        features = pooled_features(outputs, "affinity").float()
+        distances = (features - self.centers[class_indices(targets)]).pow(2).sum(dim=1)
+        spread = self.centers.var(dim=0).sum()
+        return (distances / spread).clamp(min=1e-12, max=1e12).mean()
+
+
+@register_loss("partition")
+class PartitionLoss(nn.Module):
+    """DAN partition loss over the K attention heads ``outputs["heads"]`` (N x K x L, after the AFN log-softmax).
+
+    ``form="code"`` (default, reproduces the reported numbers; yaoing/DAN): ``log(1 + K / mean_{i,l} var_j)``.
+    ``form="paper"`` (Eq. 6): ``1/(NL) sum_{i,l} log(1 + K / var_j)``. The variance over heads j is the
+    unbiased one in both forms (as upstream). With K = 1 the loss is 0.
+    """
+
+    def __init__(self, form: str = "code") -> None:
+        super().__init__()
+        if form not in ("code", "paper"):
+            raise ConfigError(f"partition loss: form must be 'code' or 'paper', got {form!r}")
+        self.form = form
+
+    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+        if not isinstance(outputs, dict) or "heads" not in outputs:
+            raise ConfigError("loss 'partition' needs a model whose forward returns a dict with key 'heads' (DAN)")
+        heads = outputs["heads"].float()
+        k = heads.size(1)
+        if k == 1:
+            return heads.new_zeros(())
+        variance = heads.var(dim=1)
+        if self.form == "code":
+            return torch.log1p(k / variance.mean())
+        return torch.log1p(k / variance).mean()
+
+
+@register_loss("faml")
+class FAMLMultiLoss(nn.Module):
+    """FAML multi-loss (ML): one loss drawn at random per batch (FAML paper, §3.1 and §4.1).
+
+    ``probabilities`` maps loss names to their chance: ``ce`` (Eq. 2), ``lsr`` (label smoothing with the
+    true class at ``1 - epsilon`` and ``epsilon / (C - 1)`` elsewhere, Eqs. 4-5; epsilon = 0.1) and ``wce``
+    (cross-entropy weighted by ``class_weights``). Paper: RAF-DB ``{lsr: 0.8, ce: 0.2}``, AffectNet
+    ``{lsr: 0.2, wce: 0.8}``. Draws come from a generator seeded with ``seed``.
+    """
+
+    def __init__(
+        self,
+        probabilities: dict[str, float] | None = None,
+        epsilon: float = 0.1,
+        class_weights: list[float] | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        probabilities = dict(probabilities or {"lsr": 0.8, "ce": 0.2})
+        unknown = set(probabilities) - {"ce", "lsr", "wce"}
+        if unknown:
+            raise ConfigError(f"faml loss: unknown losses {sorted(unknown)}; use 'ce', 'lsr' and 'wce'")
+        if "wce" in probabilities and class_weights is None:
+            raise ConfigError("faml loss: 'wce' needs class_weights")
+        if any(p < 0 for p in probabilities.values()) or sum(probabilities.values()) <= 0:
+            raise ConfigError(f"faml loss: probabilities must be >= 0 with a positive sum, got {probabilities}")
+        self.names = list(probabilities)
+        self.probabilities = torch.tensor([probabilities[n] for n in self.names], dtype=torch.float64)
+        self.epsilon = epsilon
+        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        self.register_buffer("weight", weight, persistent=False)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def component(self, name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The value of one of the candidate losses ``ce``, ``lsr`` or ``wce``."""
+        if name == "ce":
+            return F.cross_entropy(logits, labels)
+        if name == "wce":
+            return F.cross_entropy(logits, labels, weight=self.weight)
+        num_classes = logits.size(1)
+        smoothed = torch.full_like(logits, self.epsilon / (num_classes - 1))
+        smoothed.scatter_(1, labels[:, None], 1.0 - self.epsilon)
+        return F.cross_entropy(logits, smoothed)
+
+    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+        choice = int(torch.multinomial(self.probabilities, 1, generator=self.generator))
+        return self.component(self.names[choice], logits_of(outputs).float(), class_indices(targets))
+
+
+@register_loss("emonext_attention")
+class EmoNeXtAttentionRegularizer(nn.Module):
+    """EmoNeXt self-attention regulariser (El Boudouri & Bohi, MMSP 2023; code yelboudouri/EmoNeXt):
+    ``mean((W - mean(W))^2)`` of the attention weights W, computed by the model as the scalar
+    ``outputs["attention_regularizer"]``; this loss returns it (its weight comes from the config, 1 upstream)."""
+
+    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+        if not isinstance(outputs, dict) or "attention_regularizer" not in outputs:
+            raise ConfigError("loss 'emonext_attention' needs a model returning the key 'attention_regularizer' (EmoNeXt)")
+        return outputs["attention_regularizer"].float()
 
 
 def build_loss(name: str, **options: Any) -> nn.Module:

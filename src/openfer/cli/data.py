@@ -1,8 +1,12 @@
-"""``openfer data info <dataset> --root PATH``: per-split, per-class counts and the image size."""
+"""``openfer data info <dataset> --root PATH [--option KEY=VALUE ...]``: per-split, per-class counts and
+the image size; ``openfer data list``: the dataset names."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from openfer.errors import ConfigError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -11,9 +15,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     info = commands.add_parser("info", help="per-split, per-class counts and image size")
     info.add_argument("dataset", help="dataset name (see 'openfer data list')")
     info.add_argument("--root", required=True, help="dataset file or folder")
+    info.add_argument(
+        "--option",
+        "-o",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="reader option, repeatable (e.g. mode=probability, fold=0, classes=7)",
+    )
     info.set_defaults(handler=run_info)
     listing = commands.add_parser("list", help="list supported datasets")
     listing.set_defaults(handler=run_list)
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``["fold=3", "mode=probability"]`` -> ``{"fold": 3, "mode": "probability"}`` (ints, floats, true/false)."""
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {item!r}: expected KEY=VALUE")
+        value: Any = text
+        if text.lower() in ("true", "false"):
+            value = text.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(text)
+                    break
+                except ValueError:
+                    continue
+        options[key] = value
+    return options
 
 
 def run_info(args: argparse.Namespace, rest: list[str]) -> int:
@@ -22,7 +55,7 @@ def run_info(args: argparse.Namespace, rest: list[str]) -> int:
 
     from openfer.data import load_dataset
 
-    data = load_dataset(args.dataset, args.root)
+    data = load_dataset(args.dataset, args.root, **parse_options(args.option))
     classes = next(iter(data.values())).classes if data else ()
     table = Table(title=f"{args.dataset} at {args.root}")
     table.add_column("split")

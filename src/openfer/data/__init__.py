@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,10 +32,15 @@ def load_dataset(name: str, root: str | Path, **options: Any) -> Dataset:
     readers = _readers()
     if name not in readers:
         raise ConfigError(f"unknown dataset {name!r}; available: {', '.join(sorted(readers))}")
+    reader = readers[name]
+    try:
+        inspect.signature(reader).bind(root, **options)
+    except TypeError as error:
+        raise ConfigError(f"dataset {name!r}: bad options {sorted(options)} ({error})") from None
     root = Path(root)
     if not root.exists():
         raise DatasetError(f"{root}: no such file or folder")
-    return readers[name](root, **options)
+    return reader(root, **options)
 
 
 __all__ = ["Dataset", "FaceSplit", "list_datasets", "load_dataset"]

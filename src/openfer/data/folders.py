@@ -12,6 +12,7 @@ files other than images (label lists, archives, READMEs) are ignored.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -35,13 +36,18 @@ def is_skipped(path: Path) -> bool:
     return name.startswith((".", "readme", "license")) or name in _SKIPPED_NAMES
 
 
+def _entries(folder: Path) -> list[tuple[Path, bool]]:
+    """(path, is a folder) of the entries of ``folder`` not skipped, sorted by name (one scandir, no stats)."""
+    with os.scandir(folder) as scan:
+        found = [(Path(e.path), e.is_dir()) for e in scan if not is_skipped(Path(e.name))]
+    return sorted(found)
+
+
 def list_images(folder: Path) -> list[Path]:
     """The image files in ``folder`` sorted by name; any other entry (except skipped ones) raises DatasetError."""
     images = []
-    for path in sorted(Path(folder).iterdir()):
-        if is_skipped(path):
-            continue
-        if path.is_dir():
+    for path, is_folder in _entries(folder):
+        if is_folder:
             raise DatasetError(f"{path}: unexpected folder inside an image folder")
         if not is_image_file(path):
             raise DatasetError(
@@ -55,10 +61,8 @@ def list_images(folder: Path) -> list[Path]:
 def subfolders(folder: Path) -> list[Path]:
     """Visible subfolders of ``folder``, sorted; an image file at this level raises DatasetError."""
     found = []
-    for path in sorted(Path(folder).iterdir()):
-        if is_skipped(path):
-            continue
-        if path.is_dir():
+    for path, is_folder in _entries(folder):
+        if is_folder:
             found.append(path)
         elif is_image_file(path):
             raise DatasetError(f"{path}: image outside a class folder (expected <split>/<class>/<image>)")
@@ -122,8 +126,14 @@ def load_class_folders(
     return dataset
 
 
-def load_folder(root: Path, grey: bool = False, classes: Sequence[str] | None = None) -> Dataset:
-    """The generic ``folder`` dataset: any class-folder tree, classes from the folder names unless given."""
+def load_folder(root: Path, grey: bool = False, classes: str | Sequence[str] | None = None) -> Dataset:
+    """The generic ``folder`` dataset: any class-folder tree, classes from the folder names unless given.
+
+    ``classes`` may be a vocabulary name (``"fer2013"``), comma-separated names or a sequence of names.
+    """
+    if isinstance(classes, str):
+        names = [c.strip() for c in classes.split(",")]
+        classes = vocab.vocabulary(classes) if len(names) == 1 and classes.lower() in vocab.VOCABULARIES else names
     return load_class_folders(root, classes, grey=grey)
 
 
@@ -146,7 +156,7 @@ def _layout(root: Path) -> dict[str, list[Path]]:
 
 
 def _has_subfolder(folder: Path) -> bool:
-    return any(p.is_dir() and not is_skipped(p) for p in folder.iterdir())
+    return any(is_folder for _, is_folder in _entries(folder))
 
 
 def _split_order(folder: Path) -> tuple[int, str]:

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.loggers import CSVLogger
+
+from openfer.engine.storage import atomic_open
 
 
 class CurvePlot(L.Callback):
-    """After each validation epoch, plot loss and accuracy curves from the CSV log to ``curves.png``."""
+    """Plot loss and accuracy per epoch from the CSV log to ``curves.png`` beside ``metrics.csv``.
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not trainer.is_global_zero or trainer.log_dir is None:
+    Lightning logs an epoch's training metrics after every epoch-end hook has run, so the plot is drawn
+    when the next epoch starts and when training ends, the first moments the CSV holds the whole epoch.
+    """
+
+    def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._plot(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._plot(trainer)
+
+    def _plot(self, trainer: L.Trainer) -> None:
+        if not trainer.is_global_zero:
             return
         for logger in trainer.loggers:
-            if isinstance(logger, L.pytorch.loggers.CSVLogger):
+            if isinstance(logger, CSVLogger):
                 logger.save()
                 plot_curves(Path(logger.log_dir) / "metrics.csv", Path(logger.log_dir) / "curves.png")
 
@@ -26,10 +37,7 @@ def plot_curves(metrics_csv: Path, output: Path) -> None:
     """Plot ``train/loss``, ``val/loss``, ``train/acc`` and ``val/acc`` per epoch from a Lightning CSV log."""
     if not metrics_csv.is_file():
         return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     series: dict[str, dict[int, float]] = {}
     with open(metrics_csv, newline="") as f:
@@ -42,7 +50,8 @@ def plot_curves(metrics_csv: Path, output: Path) -> None:
                     series.setdefault(key, {})[epoch] = float(row[key])
     if not series:
         return
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    left, right = figure.subplots(1, 2)
     for axis, kind in ((left, "loss"), (right, "acc")):
         for stage in ("train", "val"):
             points = series.get(f"{stage}/{kind}", {})
@@ -53,8 +62,5 @@ def plot_curves(metrics_csv: Path, output: Path) -> None:
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=output.parent, suffix=".png")
-    os.close(fd)
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, output)
+    with atomic_open(output) as f:
+        figure.savefig(f, format="png", dpi=100)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import nn
 
 from openfer.data.augment import BatchAugment
+from openfer.engine import metrics
 from openfer.errors import ConfigError
 from openfer.losses import build_loss, logits_of
 from openfer.models.registry import create_model
@@ -23,7 +25,9 @@ class FERModule(L.LightningModule):
     Batches arrive as uint8 (N, C, H, W); this module scales them to [0, 1], augments them on the
     fly during training (:class:`BatchAugment`), normalises with ``mean``/``std`` and runs the model.
     The losses are a weighted sum of registered losses (``losses``: ``{name: {options}}``; the key
-    ``weight`` inside the options scales that term).
+    ``weight`` inside the options scales that term). Validation and test log accuracy, balanced
+    accuracy, macro F1 and per-class precision, recall and F1 from a confusion matrix summed over all
+    processes; the latest one is kept as ``last_confusion``.
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class FERModule(L.LightningModule):
             raise ConfigError(f"unknown optimizer {optimizer!r}; available: {', '.join(OPTIMIZERS)}")
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"unknown scheduler {scheduler!r}; available: {', '.join(SCHEDULERS)}")
+        if scheduler == "plateau" and warmup_epochs > 0:
+            raise ConfigError("scheduler 'plateau' cannot follow a warm-up; set warmup_epochs to 0")
         self.save_hyperparameters()
         self.net = create_model(model, num_classes=num_classes, **(model_options or {}))
         if channels_last:
@@ -65,7 +71,9 @@ class FERModule(L.LightningModule):
         )
         self.augment = BatchAugment(**(augment or {})) if augment is not False else None
         self.generator = torch.Generator().manual_seed(seed)
-        self.register_buffer("_confusion", torch.zeros(num_classes, num_classes, dtype=torch.long), persistent=False)
+        # A plain tensor, not a buffer: DDP broadcasts buffers from rank 0 on every forward.
+        self._confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        self.last_confusion: torch.Tensor | None = None
 
     # --- inputs -------------------------------------------------------------------------------
     def prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
@@ -88,9 +96,16 @@ class FERModule(L.LightningModule):
             self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True)
             total = total + self.loss_weights[name] * value
         accuracy = (logits_of(outputs).argmax(1) == batch[1]).float().mean()
-        self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return total
+
+    def on_train_epoch_start(self) -> None:
+        # Seeds depend on (seed, rank, epoch) only, so a resumed run draws what an uninterrupted one would
+        # and DDP processes augment differently. The DataLoader's shuffle draws from the global generator.
+        seeds = np.random.SeedSequence([self.hparams.seed, self.global_rank, self.current_epoch]).generate_state(2, np.uint64)
+        self.generator.manual_seed(int(seeds[0]))
+        torch.manual_seed(int(seeds[1]))
 
     def _evaluate(self, batch, stage: str) -> None:
         images, targets = batch[0], batch[1]
@@ -98,23 +113,28 @@ class FERModule(L.LightningModule):
         loss = nn.functional.cross_entropy(logits, targets)
         predictions = logits.argmax(1)
         n = self.hparams.num_classes
+        self._confusion = self._confusion.to(targets.device)
         self._confusion += torch.bincount(targets * n + predictions, minlength=n * n).view(n, n)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
 
     def _epoch_metrics(self, stage: str) -> None:
-        confusion = self._confusion.float()
+        confusion = self._confusion
         if self.trainer.world_size > 1:
-            confusion = self.all_gather(confusion).sum(0) if confusion.dim() == 2 else confusion
-        total = confusion.sum()
-        if total == 0:
-            return
-        recall = confusion.diag() / confusion.sum(1).clamp(min=1)
-        self.log(f"{stage}/acc", confusion.diag().sum() / total, prog_bar=True, sync_dist=False)
-        self.log(f"{stage}/balanced_acc", recall.mean(), sync_dist=False)
-        names = self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)]
-        for name, value in zip(names, recall):
-            self.log(f"{stage}/recall_{name}", value, sync_dist=False)
+            confusion = self.trainer.strategy.reduce(confusion, reduce_op="sum")
+        confusion = confusion.cpu().numpy().copy()  # a copy: the counts are zeroed next
         self._confusion.zero_()
+        if confusion.sum() == 0:
+            return
+        self.last_confusion = torch.from_numpy(confusion)
+        precision, recall, f1 = metrics.precision_recall_f1(confusion)
+        self.log(f"{stage}/acc", metrics.accuracy(confusion), prog_bar=True)
+        self.log(f"{stage}/balanced_acc", metrics.balanced_accuracy(confusion))
+        self.log(f"{stage}/macro_f1", metrics.macro_f1(confusion))
+        names = self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)]
+        for name, p, r, f in zip(names, precision, recall, f1):
+            self.log(f"{stage}/precision_{name}", float(p))
+            self.log(f"{stage}/recall_{name}", float(r))
+            self.log(f"{stage}/f1_{name}", float(f))
 
     def on_validation_epoch_start(self) -> None:
         self._confusion.zero_()
@@ -161,8 +181,11 @@ class FERModule(L.LightningModule):
             return None
         if hp.scheduler == "plateau":
             return sched.ReduceLROnPlateau(optimizer, mode="max", **{"factor": 0.5, "patience": 5, **options})
-        steps_per_epoch = max(1, int(self.trainer.estimated_stepping_batches // max(1, self.trainer.max_epochs)))
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        estimated = self.trainer.estimated_stepping_batches  # also sets up the train loader
+        if not np.isfinite(estimated):
+            raise ConfigError(f"scheduler {hp.scheduler!r} needs a finite run: set trainer.max_epochs or trainer.max_steps")
+        total = max(1, int(estimated))
+        steps_per_epoch = max(1, -(-int(self.trainer.num_training_batches) // self.trainer.accumulate_grad_batches))
         warmup = hp.warmup_epochs * steps_per_epoch
         if hp.scheduler == "step":
             main = sched.StepLR(optimizer, step_size=options.get("step_epochs", 10) * steps_per_epoch, gamma=options.get("gamma", 0.1))

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
+import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import lightning as L
+from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 
+from openfer.checkpoints import check_state_dict, read_state_dict
 from openfer.engine.callbacks import CurvePlot
 from openfer.engine.datamodule import FERDataModule
 from openfer.engine.module import FERModule
+from openfer.engine.storage import AtomicCheckpointIO, ResumableCSVLogger
+from openfer.errors import CheckpointError, ConfigError
 
 
 class TrainCLI(LightningCLI):
@@ -31,6 +38,7 @@ class TrainCLI(LightningCLI):
         config = self.config
         run_dir = Path(config.run_dir)
         L.seed_everything(config.seed, workers=True)
+        self.resume_checkpoint = resolve_resume(run_dir, config.resume)
         trainer = config.trainer
         trainer.default_root_dir = str(run_dir)
         callbacks = [
@@ -44,13 +52,23 @@ class TrainCLI(LightningCLI):
             callbacks.append(RichProgressBar())
         self._openfer_callbacks = callbacks
         self._openfer_loggers = [
-            CSVLogger(run_dir, name="logs", version=""),
+            ResumableCSVLogger(run_dir, name="logs", version="", resume=self.resume_checkpoint is not None),
             TensorBoardLogger(run_dir, name="tensorboard", version=""),
         ]
 
-    def instantiate_trainer(self, **kwargs):
-        extra = {"callbacks": self._openfer_callbacks, "logger": self._openfer_loggers}
-        return super().instantiate_trainer(**{**kwargs, **extra})
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The trainer with openfer's callbacks after any given ones, its loggers and atomic checkpoint writes."""
+        given = self._get(self.config_init, "trainer", default={})
+        callbacks = _as_list(given.get("callbacks")) + self._openfer_callbacks
+        plugins = _as_list(given.get("plugins"))
+        if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+            plugins.append(AtomicCheckpointIO())
+        logger = False if given.get("logger") is False else self._openfer_loggers
+        return super().instantiate_trainer(callbacks=callbacks, plugins=plugins, logger=logger, **kwargs)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def resolve_resume(run_dir: Path, resume: str | None) -> str | None:
@@ -59,25 +77,51 @@ def resolve_resume(run_dir: Path, resume: str | None) -> str | None:
         return None
     if resume == "last":
         last = run_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
+        if last.is_file():
+            return str(last)
+        rank_zero_info(f"--resume last: no {last} yet; starting a new run")
+        return None
     if not Path(resume).is_file():
-        from openfer.errors import CheckpointError
-
         raise CheckpointError(f"{resume}: no such checkpoint to resume from")
     return resume
 
 
+def check_resumable(path: str | Path, module: FERModule) -> None:
+    """Refuse a checkpoint that is unreadable, carries pickled code, or holds another architecture or class count."""
+    if Path(path).suffix != ".ckpt":
+        raise CheckpointError(f"{path}: --resume expects a Lightning .ckpt written by 'openfer train'")
+    state, _ = read_state_dict(path)
+    check_state_dict(module.net, state, str(path))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
 def train(args: Sequence[str]) -> L.Trainer:
-    """Run a training recipe; ``args`` are LightningCLI arguments (``--config recipe.yaml``, overrides)."""
-    cli = TrainCLI(
-        FERModule,
-        FERDataModule,
-        run=False,
-        args=list(args),
-        trainer_defaults={"precision": "bf16-mixed", "max_epochs": 30, "deterministic": False},
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-    )
-    ckpt = resolve_resume(Path(cli.config.run_dir), cli.config.resume)
-    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=ckpt)
+    """Run a training recipe; ``args`` are LightningCLI arguments (``--config recipe.yaml``, overrides).
+
+    Bad options raise :class:`ConfigError`; a checkpoint that cannot be resumed raises :class:`CheckpointError`
+    before anything is loaded.
+    """
+    with warnings.catch_warnings():
+        # openfer's own argv is already split off; LightningCLI warns whenever sys.argv holds anything.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        try:
+            cli = TrainCLI(
+                FERModule,
+                FERDataModule,
+                run=False,
+                args=list(args),
+                trainer_defaults={"precision": "bf16-mixed", "max_epochs": 30, "deterministic": False},
+                save_config_kwargs={"overwrite": True},
+                auto_configure_optimizers=False,
+                seed_everything_default=False,
+                parser_kwargs={"exit_on_error": False, "prog": "openfer train"},
+            )
+        except argparse.ArgumentError as error:
+            raise ConfigError(f"recipe: {_one_line(error)}") from None
+    if cli.resume_checkpoint is not None:
+        check_resumable(cli.resume_checkpoint, cli.model)
+    cli.trainer.fit(cli.model, cli.datamodule, ckpt_path=cli.resume_checkpoint, weights_only=True)
     return cli.trainer

@@ -1,4 +1,4 @@
-"""DPSAN – Dual Path Stacked Attention Network (Zhu et al., "Facial Expression Recognition Based on Dual Path
+"""DPSAN – Dual Path Stacked Attention Network (Zhu et al., "Facial Expression Recognition Using Dual Path
 Feature Fusion and Stacked Attention", Future Internet 2022). No public code; defaults follow models.md §1.5.
 
 Global path: a ResNet-18 trunk (conv1 ... layer4) on the whole face. Local path: one ResNet-18 trunk shared by
@@ -101,7 +101,7 @@ class DPSAN(nn.Module):
 @register_model(
     "dpsan",
     input_size=(3, 96, 96),
-    paper="Zhu et al., Facial Expression Recognition Based on Dual Path Feature Fusion and Stacked Attention, Future Internet 2022",
+    paper="Zhu et al., Facial Expression Recognition Using Dual Path Feature Fusion and Stacked Attention, Future Internet 2022",
     default_losses=("cross_entropy",),
 )
 def dpsan(

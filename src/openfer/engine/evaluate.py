@@ -1,0 +1,251 @@
+"""Evaluate a model on a dataset split: accuracy, balanced accuracy, per-class metrics and a confusion matrix.
+
+Test-time augmentation (``tta``) averages class probabilities over views of each face:
+
+* ``none``: the face as it is;
+* ``flip``: the face and its mirror image;
+* ``tencrop``: the four corner crops and the centre crop of side ``round(0.9 * image_size)``, each
+  resized back to ``image_size``, and their mirror images. A 0.9 crop is a 1.11x zoom plus a shift of up to
+  5 % of the side, inside the range the training augmentation draws from, so the network sees views like
+  the ones it learnt on; cropping without resizing back (the 48 -> 44 crops of some FER papers) would
+  require a network trained on crops.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from openfer.data.base import FaceSplit
+from openfer.engine import metrics
+from openfer.engine.storage import atomic_open
+from openfer.errors import ConfigError
+from openfer.inference import ExpressionModel
+from openfer.labels import map_probabilities
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TTA_MODES = ("none", "flip", "tencrop")
+TENCROP_FRACTION = 0.9
+
+
+def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
+    """The views of a preprocessed batch (N, C, S, S) whose probabilities are averaged."""
+    if tta == "none":
+        return [x]
+    if tta == "flip":
+        return [x, x.flip(-1)]
+    if tta != "tencrop":
+        raise ConfigError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
+    height, width = x.shape[-2:]
+    crop_h, crop_w = round(height * TENCROP_FRACTION), round(width * TENCROP_FRACTION)
+    corners = [(0, 0), (0, width - crop_w), (height - crop_h, 0), (height - crop_h, width - crop_w)]
+    centre = ((height - crop_h) // 2, (width - crop_w) // 2)
+    crops = [
+        F.interpolate(x[..., top : top + crop_h, left : left + crop_w], size=(height, width), mode="bilinear", align_corners=False)
+        for top, left in corners + [centre]
+    ]
+    return crops + [crop.flip(-1) for crop in crops]
+
+
+@torch.inference_mode()
+def predict_proba(model: ExpressionModel, split: FaceSplit, tta: str = "none", batch_size: int = 256) -> np.ndarray:
+    """Probabilities (N, len(model.classes)) for every face of ``split``, averaged over the TTA views."""
+    if tta not in TTA_MODES:
+        raise ConfigError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
+    out = np.zeros((len(split), len(model.classes)), dtype=np.float32)
+    for start in range(0, len(split), batch_size):
+        stop = min(start + batch_size, len(split))
+        x = model.preprocess([split.image(i) for i in range(start, stop)])
+        views = tta_views(x, tta)
+        probabilities = sum(torch.softmax(model.logits(view), dim=1) for view in views) / len(views)
+        out[start:stop] = probabilities.numpy()
+    return out
+
+
+@dataclass
+class EvaluationReport:
+    """Predictions on one split and the metrics computed from them.
+
+    ``probabilities`` (N, C) are in the order of ``classes`` (the split's); a model with another class
+    vocabulary has its probabilities mapped by meaning (``model_classes`` records its own).
+    """
+
+    classes: tuple[str, ...]
+    targets: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)
+    tta: str = "none"
+    model: str = ""
+    dataset: str = ""
+    split: str = ""
+    model_classes: tuple[str, ...] = ()
+    image_ids: Sequence[str] | None = field(default=None, repr=False)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        """Predicted class index of each sample."""
+        return self.probabilities.argmax(1)
+
+    @cached_property
+    def confusion(self) -> np.ndarray:
+        """(C, C) counts, rows = true class, columns = predicted class."""
+        return metrics.confusion_matrix(self.targets, self.predictions, len(self.classes))
+
+    @property
+    def num_samples(self) -> int:
+        return int(len(self.targets))
+
+    @property
+    def accuracy(self) -> float:
+        return metrics.accuracy(self.confusion)
+
+    @property
+    def balanced_accuracy(self) -> float:
+        """Mean per-class recall."""
+        return metrics.balanced_accuracy(self.confusion)
+
+    @property
+    def macro_f1(self) -> float:
+        return metrics.macro_f1(self.confusion)
+
+    @property
+    def precision(self) -> np.ndarray:
+        return metrics.precision_recall_f1(self.confusion)[0]
+
+    @property
+    def recall(self) -> np.ndarray:
+        return metrics.precision_recall_f1(self.confusion)[1]
+
+    @property
+    def f1(self) -> np.ndarray:
+        return metrics.precision_recall_f1(self.confusion)[2]
+
+    @property
+    def support(self) -> np.ndarray:
+        """Number of samples of each true class."""
+        return self.confusion.sum(1)
+
+    def to_df(self) -> pd.DataFrame:
+        """A pandas DataFrame with one row per class: precision, recall, f1, support."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"precision": self.precision, "recall": self.recall, "f1": self.f1, "support": self.support},
+            index=pd.Index(self.classes, name="class"),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Everything the report holds except the per-sample predictions, as JSON-ready values."""
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "split": self.split,
+            "tta": self.tta,
+            "num_samples": self.num_samples,
+            "accuracy": self.accuracy,
+            "balanced_accuracy": self.balanced_accuracy,
+            "macro_f1": self.macro_f1,
+            "classes": list(self.classes),
+            "model_classes": list(self.model_classes or self.classes),
+            "per_class": {
+                name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+                for name, p, r, f, s in zip(self.classes, self.precision, self.recall, self.f1, self.support)
+            },
+            "confusion_matrix": self.confusion.tolist(),
+        }
+
+    def save(self, directory: str | Path) -> list[Path]:
+        """Write ``summary.json``, ``per_class.csv``, ``confusion_matrix.csv``/``.png`` and ``predictions.csv``.
+
+        Each file is written atomically; returns the paths written.
+        """
+        import pandas as pd
+
+        directory = Path(directory)
+        confusion = pd.DataFrame(self.confusion, index=list(self.classes), columns=list(self.classes))
+        confusion.index.name = "true \\ predicted"
+        predictions = pd.DataFrame(self.probabilities, columns=[f"p_{name}" for name in self.classes])
+        predictions.insert(0, "image_id", list(self.image_ids) if self.image_ids is not None else range(self.num_samples))
+        predictions.insert(1, "target", [self.classes[i] for i in self.targets])
+        predictions.insert(2, "prediction", [self.classes[i] for i in self.predictions])
+        files = {
+            "summary.json": json.dumps(self.summary(), indent=2).encode(),
+            "per_class.csv": self.to_df().to_csv().encode(),
+            "confusion_matrix.csv": confusion.to_csv().encode(),
+            "predictions.csv": predictions.to_csv(index=False).encode(),
+            "confusion_matrix.png": plot_confusion_matrix(self.confusion, self.classes, self._title()),
+        }
+        written = []
+        for name, data in files.items():
+            with atomic_open(directory / name) as f:
+                f.write(data)
+            written.append(directory / name)
+        return written
+
+    def _title(self) -> str:
+        where = " ".join(part for part in (self.dataset, self.split) if part)
+        return f"{self.model or 'model'} on {where or 'data'} (tta {self.tta}): accuracy {self.accuracy:.2%}"
+
+
+def plot_confusion_matrix(confusion: np.ndarray, classes: Sequence[str], title: str = "") -> bytes:
+    """PNG bytes of a confusion matrix: colour = share of the true class, text = count and share."""
+    from matplotlib.figure import Figure
+
+    shares = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    size = 1.0 + 0.8 * len(classes)
+    figure = Figure(figsize=(size + 1.5, size))
+    axis = figure.subplots()
+    image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04, label="share of true class")
+    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axis.set_yticks(range(len(classes)), classes)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            colour = "white" if shares[i, j] > 0.5 else "black"
+            axis.text(j, i, f"{confusion[i, j]}\n{shares[i, j]:.0%}", ha="center", va="center", fontsize=8, color=colour)
+    if title:
+        axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+def evaluate(
+    model: ExpressionModel,
+    split: FaceSplit,
+    tta: str = "none",
+    batch_size: int = 256,
+    dataset: str = "",
+) -> EvaluationReport:
+    """Predict every face of ``split`` with ``model`` and score the predictions against its labels.
+
+    When the model's classes differ from the split's, its probabilities are mapped to the split's
+    vocabulary by meaning (:func:`openfer.labels.map_probabilities`); a class the model lacks is never
+    predicted and counts as an error.
+    """
+    probabilities = predict_proba(model, split, tta=tta, batch_size=batch_size)
+    if tuple(model.classes) != tuple(split.classes):
+        probabilities = map_probabilities(probabilities, model.classes, split.classes).astype(np.float32)
+    return EvaluationReport(
+        classes=tuple(split.classes),
+        targets=np.asarray(split.labels, dtype=np.int64),
+        probabilities=probabilities,
+        tta=tta,
+        model=model.name,
+        dataset=dataset,
+        split=split.name,
+        model_classes=tuple(model.classes),
+        image_ids=split.image_ids,
+    )

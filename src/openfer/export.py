@@ -1,0 +1,161 @@
+"""ONNX export of expression models and the onnxruntime backend.
+
+:func:`export_onnx` writes a model's network as ONNX with a dynamic batch axis and stores what is
+needed to read faces (classes, input size, channels, normalisation) in the file's metadata, so
+:class:`OnnxExpressionModel` needs nothing else. :func:`cached_onnx_model` exports once per weights
+file into the cache folder (keyed by the file's SHA-256) and reuses it afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from openfer.data.cache import cache_dir
+from openfer.errors import CheckpointError
+from openfer.inference import ExpressionModel
+from openfer.losses import logits_of
+
+#: Bump when the exported graph or its metadata change, so that cached exports are rebuilt.
+ONNX_FORMAT = 1
+INPUT_NAME, OUTPUT_NAME = "faces", "logits"
+
+
+class _LogitsOnly(nn.Module):
+    """The network with its outputs reduced to float logits (some networks return dicts)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return logits_of(self.net(x)).float()
+
+
+def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17) -> Path:
+    """Write ``model``'s network to ``output`` as ONNX (input ``faces`` N x C x S x S, output ``logits``).
+
+    The file is written atomically; its metadata holds the classes and preprocessing.
+    """
+    import onnx
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    net = _LogitsOnly(model.net).eval()
+    example = torch.zeros(2, model.channels, model.image_size, model.image_size)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            # The TorchScript exporter is deprecated in favour of the torch.export one, which needs the
+            # extra onnxscript package; the TorchScript one needs nothing and handles every openfer model.
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            warnings.simplefilter("ignore", category=FutureWarning)
+            torch.onnx.export(
+                net,
+                (example,),
+                tmp,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+                opset_version=opset,
+                dynamo=False,
+            )
+        graph = onnx.load(tmp)
+        metadata = {
+            "openfer_onnx_format": ONNX_FORMAT,
+            "name": model.name,
+            "classes": list(model.classes),
+            "image_size": model.image_size,
+            "channels": model.channels,
+            "mean": model.mean,
+            "std": model.std,
+        }
+        for key, value in metadata.items():
+            graph.metadata_props.add(key=key, value=json.dumps(value))
+        onnx.save(graph, tmp)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return output
+
+
+class _OnnxNet(nn.Module):
+    """An onnxruntime session behind the ``nn.Module`` call that :class:`ExpressionModel` makes."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__()
+        self.session = session
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (logits,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(x.numpy(), dtype=np.float32)})
+        return torch.from_numpy(logits)
+
+
+class OnnxExpressionModel(ExpressionModel):
+    """An :class:`ExpressionModel` whose network runs in onnxruntime (CPU); same preprocessing and TTA.
+
+    ``threads`` sets onnxruntime's intra-op threads (None: its default, one per core).
+    """
+
+    def __init__(self, path: str | Path, tta: str = "flip", batch_size: int = 256, threads: int | None = None) -> None:
+        import onnxruntime
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such ONNX file")
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors for unreadable graphs
+            raise CheckpointError(f"{path}: not a readable ONNX model ({str(error).splitlines()[0]})") from None
+        raw = session.get_modelmeta().custom_metadata_map
+        if "classes" not in raw:
+            raise CheckpointError(f"{path}: no openfer metadata (classes, input size); export it with 'openfer export'")
+        meta = {key: json.loads(value) for key, value in raw.items()}
+        super().__init__(
+            _OnnxNet(session),
+            meta["classes"],
+            image_size=int(meta["image_size"]),
+            channels=int(meta["channels"]),
+            mean=float(meta["mean"]),
+            std=float(meta["std"]),
+            tta=tta,
+            batch_size=batch_size,
+            name=f"{meta.get('name') or path.stem} (onnxruntime)",
+        )
+        self.path = path
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cached_onnx_model(model: ExpressionModel, weights: str | Path, **options: Any) -> OnnxExpressionModel:
+    """``model`` (built from the file ``weights``) as an :class:`OnnxExpressionModel`.
+
+    The export is made on first use into ``cache_dir()/onnx``, named by the weights file's hash and the
+    model's name, and reused while the file is unchanged. ``options`` go to :class:`OnnxExpressionModel`.
+    """
+    key = f"{model.name or 'model'}-{file_digest(weights)[:20]}-v{ONNX_FORMAT}".replace("/", "_")
+    path = cache_dir() / "onnx" / f"{key}.onnx"
+    if not path.is_file():
+        export_onnx(model, path)
+    return OnnxExpressionModel(path, **{"tta": model.tta, "batch_size": model.batch_size, **options})

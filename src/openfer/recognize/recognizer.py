@@ -1,0 +1,123 @@
+"""The recogniser: every face in photos, folders, videos and webcams, with its expression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+
+from openfer.errors import ConfigError
+from openfer.faces.align import face_crop
+from openfer.faces.detection import Detection, FaceDetector, create_detector
+from openfer.recognize.models import FaceClassifier, ModelSpec, resolve_model
+from openfer.recognize.results import Results, to_dataframe
+from openfer.recognize.sources import Frame, Skipped, Source, iter_frames
+
+
+class Recognizer:
+    """Detects every face in a source and classifies its expression.
+
+    ``model``: None for the shipped default, an ExpressionModel (or anything with ``classes`` and
+    ``predict_proba``), a weights/checkpoint/ONNX path, a registered model name with ``checkpoint``, or
+    a list of these averaged as an ensemble. ``backend``: ``"auto"`` runs weights files in onnxruntime
+    when it is installed (exported once into the cache folder), ``"torch"`` in PyTorch.
+    ``detector``: a :class:`~openfer.faces.FaceDetector` or a name from ``openfer.faces.list_detectors()``.
+    Each face is cut as a square of ``max(w, h) * (1 + 2 * margin)`` around its box, turned upright by
+    the eyes when the detector gives landmarks and ``align`` is set. Faces of up to ``max_frames``
+    images or frames are classified together in batches of about ``batch_size``.
+
+    >>> recognizer = Recognizer()
+    >>> for result in recognizer.predict("photos/"):
+    ...     print(result.source, result.labels)
+    """
+
+    def __init__(
+        self,
+        model: ModelSpec = None,
+        detector: str | FaceDetector | None = "auto",
+        *,
+        checkpoint: str | Path | None = None,
+        backend: str = "auto",
+        margin: float = 0.1,
+        align: bool = True,
+        batch_size: int = 64,
+        max_frames: int = 16,
+    ) -> None:
+        if margin < 0 or batch_size < 1 or max_frames < 1:
+            raise ConfigError(f"Recognizer: need margin >= 0, batch_size >= 1, max_frames >= 1; got {margin}, {batch_size}, {max_frames}")
+        self.model: FaceClassifier = resolve_model(model, checkpoint=checkpoint, backend=backend)
+        self.detector = create_detector(detector)
+        self.margin, self.align = margin, align
+        self.batch_size, self.max_frames = batch_size, max_frames
+        self.skipped: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"Recognizer(model={self.model!r}, detector={self.detector!r}, margin={self.margin}, align={self.align})"
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.model.classes)
+
+    def predict(self, source: Source | Sequence[Source], stride: int = 1) -> Iterator[Results]:
+        """A :class:`Results` per image or per ``stride``-th video/webcam frame, in order, as they are ready.
+
+        ``source``: an RGB array, an image or video path, a folder (searched recursively), a glob, a
+        webcam index, or a list of these. Unreadable files give results with ``error`` set; files in
+        folders that are neither images nor videos are listed in :attr:`skipped`.
+        """
+        self.skipped = []
+        pending: list[tuple[Frame, list[Detection], list[np.ndarray]]] = []
+        faces = 0
+        for frame in iter_frames(source, stride):
+            if isinstance(frame, Skipped):
+                self.skipped.append(frame.source)
+                continue
+            if frame.error is not None:
+                yield from self._classify(pending)
+                pending, faces = [], 0
+                yield Results(frame.source, self.classes, name=frame.name, kind=frame.kind, error=frame.error)
+                continue
+            detections = self.detector.detect(frame.image)
+            crops = [face_crop(frame.image, d, self.margin, self.align) for d in detections]
+            pending.append((frame, detections, crops))
+            faces += len(crops)
+            if frame.kind == "webcam" or faces >= self.batch_size or len(pending) >= self.max_frames:
+                yield from self._classify(pending)
+                pending, faces = [], 0
+        yield from self._classify(pending)
+
+    def __call__(self, source: Source | Sequence[Source], stride: int = 1) -> list[Results]:
+        """All results of :meth:`predict` as a list (holds every image: use ``predict`` for long videos)."""
+        return list(self.predict(source, stride))
+
+    def to_dataframe(self, source: Source | Sequence[Source], stride: int = 1) -> pd.DataFrame:
+        """One row per face (see :func:`openfer.recognize.to_dataframe`); images are not kept."""
+        return to_dataframe(self._drop_images(self.predict(source, stride)))
+
+    @staticmethod
+    def _drop_images(results: Iterator[Results]) -> Iterator[Results]:
+        for result in results:
+            result.image = None
+            yield result
+
+    def _classify(self, pending: list[tuple[Frame, list[Detection], list[np.ndarray]]]) -> Iterator[Results]:
+        """Classify the faces of several frames in one call and give each frame its results."""
+        crops = [crop for _, _, frame_crops in pending for crop in frame_crops]
+        probabilities = self.model.predict_proba(crops) if crops else np.zeros((0, len(self.classes)), np.float32)
+        start = 0
+        for frame, detections, _ in pending:
+            end = start + len(detections)
+            yield Results(
+                frame.source,
+                self.classes,
+                detections,
+                probabilities[start:end],
+                image=frame.image,
+                name=frame.name,
+                frame=frame.frame,
+                time=frame.time,
+                kind=frame.kind,
+            )
+            start = end

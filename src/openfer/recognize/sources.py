@@ -1,0 +1,187 @@
+"""Where frames come from: image files, folders (recursive), globs, videos, webcams and arrays.
+
+:func:`iter_frames` turns any source into :class:`Frame` s. A file that cannot be read becomes a frame
+with an ``error`` message instead of pixels, so a run goes on with the other files.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence, Union
+
+import cv2
+import numpy as np
+
+from openfer.data.imageops import to_channels
+from openfer.errors import ImageError
+from openfer.imageio import IMAGE_EXTENSIONS, read_image
+
+#: File extensions (lower case) read as videos.
+VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+
+Source = Union[str, Path, int, np.ndarray]
+
+
+@dataclass
+class Frame:
+    """One image or video frame (RGB uint8), or the error that stopped its file being read.
+
+    ``name`` is the source's path relative to the folder it was found in (its file name otherwise):
+    outputs such as annotated copies are placed under that name.
+    """
+
+    source: str
+    name: str
+    image: np.ndarray | None = None
+    frame: int | None = None
+    time: float | None = None
+    fps: float | None = None
+    kind: str = "image"  # "image", "video" or "webcam"
+    error: str | None = None
+
+
+@dataclass
+class Skipped:
+    """A file inside a folder that is neither an image nor a video by its extension."""
+
+    source: str
+
+
+def is_video_file(path: str | Path) -> bool:
+    """Whether the file name has one of :data:`VIDEO_EXTENSIONS`."""
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def webcam_index(source: Source | Sequence[Source]) -> int | None:
+    """The device index when ``source`` names a webcam (an int, or digits that are not an existing path)."""
+    if isinstance(source, (bool, np.bool_)):
+        return None
+    if isinstance(source, (int, np.integer)):
+        return int(source)
+    if isinstance(source, str) and source.isdigit() and not Path(source).exists():
+        return int(source)
+    return None
+
+
+def iter_frames(source: Source | Sequence[Source], stride: int = 1) -> Iterator[Frame | Skipped]:
+    """Frames of one source or of several in turn; videos and webcams give every ``stride``-th frame."""
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if isinstance(source, (list, tuple)):
+        for item in source:
+            yield from iter_frames(item, stride)
+        return
+    if isinstance(source, np.ndarray):
+        yield _array_frame(source)
+        return
+    index = webcam_index(source)
+    if index is not None:
+        yield from webcam_frames(index, stride)
+        return
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        yield from _folder_frames(path, stride)
+    elif path.exists():
+        yield from file_frames(path, path.name, stride)
+    elif any(char in text for char in "*?["):
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            yield Frame(text, text, error=f"{text}: no file matches this pattern")
+        for match in matches:
+            if Path(match).is_file():
+                yield from file_frames(Path(match), Path(match).name, stride)
+    else:
+        yield Frame(text, path.name, error=f"{text}: no such file or folder")
+
+
+def _array_frame(image: np.ndarray) -> Frame:
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise ImageError(f"image array: expected (H, W) or (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}")
+    return Frame("<array>", "array", image=to_channels(image, 3))
+
+
+def _folder_frames(folder: Path, stride: int) -> Iterator[Frame | Skipped]:
+    """Every image and video below ``folder`` in sorted path order; hidden files and folders are left out."""
+    found = False
+    for root, folders, files in os.walk(folder):
+        folders[:] = sorted(d for d in folders if not d.startswith("."))
+        for file_name in sorted(f for f in files if not f.startswith(".")):
+            path = Path(root) / file_name
+            if path.suffix.lower() not in IMAGE_EXTENSIONS + VIDEO_EXTENSIONS:
+                yield Skipped(str(path))
+                continue
+            found = True
+            yield from file_frames(path, path.relative_to(folder).as_posix(), stride)
+    if not found:
+        yield Frame(str(folder), folder.name, error=f"{folder}: no image or video files in this folder")
+
+
+def file_frames(path: Path, name: str, stride: int = 1) -> Iterator[Frame]:
+    """The frames of one file: a video by its extension, else an image."""
+    if is_video_file(path):
+        yield from video_frames(path, name, stride)
+        return
+    try:
+        image = read_image(path, grey=False)
+    except ImageError as error:
+        yield Frame(str(path), name, error=str(error))
+        return
+    yield Frame(str(path), name, image=image)
+
+
+def video_frames(path: Path, name: str, stride: int = 1) -> Iterator[Frame]:
+    """Every ``stride``-th frame of a video file, with its index and time in seconds."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            yield Frame(str(path), name, kind="video", error=f"{path}: cannot open as a video (unsupported or corrupt)")
+            return
+        fps = capture.get(cv2.CAP_PROP_FPS) or None
+        count = 0
+        index = 0
+        while capture.grab():
+            if index % stride == 0:
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    break
+                seconds = index / fps if fps else None
+                count += 1
+                yield Frame(str(path), name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index, seconds, fps, "video")
+            index += 1
+        if count == 0:
+            yield Frame(str(path), name, kind="video", error=f"{path}: no frame could be decoded (empty or corrupt video)")
+    finally:
+        capture.release()
+
+
+def open_webcam(index: int) -> cv2.VideoCapture:
+    """An opened capture of webcam ``index``; :class:`ImageError` when it cannot be opened."""
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        capture.release()
+        raise ImageError(f"webcam {index}: cannot open this camera (no such device, or it is busy)")
+    return capture
+
+
+def webcam_frames(index: int, stride: int = 1) -> Iterator[Frame]:
+    """Every ``stride``-th frame of webcam ``index`` until it stops; times are seconds since the start."""
+    capture = open_webcam(index)
+    name = f"webcam{index}"
+    start = time.monotonic()
+    try:
+        number = 0
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            if number % stride == 0:
+                image = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield Frame(name, name, image, number, time.monotonic() - start, None, "webcam")
+            number += 1
+    finally:
+        capture.release()

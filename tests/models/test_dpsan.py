@@ -1,0 +1,51 @@
+"""DPSAN: structure and size, the crop schemes feeding the local path, training on FER2013."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from openfer.faces.regions import cut_regions_batch, landmark_regions
+from openfer.models import create_model
+
+
+def test_parameters_and_macs(macs) -> None:
+    with torch.device("meta"):
+        model = create_model("dpsan", num_classes=8)
+    trunk = 11_176_512
+    cbam_2560 = 2560 * 160 + 160 + 160 * 2560 + 2560
+    compress = 2560 * 512 + 2 * 512
+    cbam_512 = 512 * 32 + 32 + 32 * 512 + 512
+    assert sum(p.numel() for p in model.parameters()) == 2 * trunk + cbam_2560 + compress + cbam_512 + 512 * 8 + 8 == 24_524_104
+    # Five ResNet-18 trunks on 96x96 plus the fusion head (its MLPs run on the avg- and max-pooled vectors).
+    trunk_macs = macs(lambda: create_model("resnet18", num_classes=0), (3, 96, 96))
+    head_macs = 2 * 2 * 2560 * 160 + 2560 * 512 * 9 + 2 * 2 * 512 * 32 + 512 * 8
+    assert macs(lambda: create_model("dpsan", num_classes=8), (3, 96, 96)) == 5 * trunk_macs + head_macs
+
+
+def test_schemes_and_precomputed_crops() -> None:
+    torch.manual_seed(0)
+    model = create_model("dpsan", num_classes=8).eval()
+    faces = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        internal = model(faces)
+        given = model(faces, crops=model.crop(faces))
+    assert internal.shape == (2, 8) and torch.equal(internal, given)
+    # Landmark crops come from openfer.faces.regions and are passed in.
+    points = torch.stack([torch.linspace(4, 28, 68), torch.linspace(6, 27, 68)], dim=1).numpy()
+    crops = cut_regions_batch(faces, landmark_regions(points), 32)
+    landmarks = create_model("dpsan", num_classes=8, regions="landmarks").eval()
+    assert landmarks(faces, crops=crops).shape == (2, 8)
+    with pytest.raises(ValueError, match="landmark crops"):
+        landmarks(faces)
+    with pytest.raises(ValueError, match="crops must be"):
+        model(faces, crops=crops[:, :3])
+
+
+def test_forward_backward_and_a_few_steps_on_fer2013(fer2013_batch, optimise) -> None:
+    torch.manual_seed(0)
+    model = create_model("dpsan", num_classes=7, regions="quadrants")
+    images, labels = fer2013_batch(8, 32, 3)
+    first, last = optimise(model, images, labels, {"cross_entropy": {}}, steps=3)
+    assert model.local_path.conv1.weight.grad is not None and model.global_path.conv1.weight.grad is not None
+    assert last < first

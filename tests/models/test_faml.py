@@ -1,0 +1,51 @@
+"""R18+FAML: structure, feature fusion, per-image attention, training with the multi-loss on FER2013."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from openfer.models import create_model, model_info
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _attention_block(c: int) -> int:
+    """LayerNorm x 2, qkv, projection and a 2x MLP on c channels."""
+    return 2 * 2 * c + (c * 3 * c + 3 * c) + (c * c + c) + (c * 2 * c + 2 * c) + (2 * c * c + c)
+
+
+def test_parameters_and_macs(macs) -> None:
+    with torch.device("meta"):
+        model = create_model("faml", num_classes=7)
+        resnet18 = create_model("resnet18", num_classes=7)
+        fa_only = create_model("faml", num_classes=7, attention_stages=())
+    conv1 = 3 * 64 * 7 * 7
+    assert _count(fa_only) == _count(resnet18) + 2 * conv1 + 2
+    assert _count(model) == _count(fa_only) + _attention_block(64) + _attention_block(128) + _attention_block(256) == 11_891_977
+    # ResNet-18 + two auxiliary 7x7 convs at 112x112 + attention (q k^T and weights x v over 56^2, 28^2, 14^2 tokens).
+    assert macs(lambda: create_model("faml", num_classes=7), (3, 224, 224)) == pytest.approx(3.79e9, rel=0.01)
+    assert model_info("faml").default_losses == ("faml",)
+
+
+def test_fusion_starts_from_conv1_and_images_do_not_see_each_other() -> None:
+    torch.manual_seed(0)
+    model = create_model("faml", num_classes=7).eval()
+    assert all(torch.equal(conv.weight, model.backbone.conv1.weight) for conv in model.aux_convs)
+    assert model.aux_weights.tolist() == [0.5, 0.5]
+    x = torch.randn(8, 3, 32, 32)
+    with torch.no_grad():
+        alone = model(x[:1].repeat(8, 1, 1, 1))[0]
+        together = model(x)[0]
+    assert torch.allclose(alone, together, atol=1e-5)
+
+
+def test_forward_backward_and_a_few_steps_with_the_multi_loss(fer2013_batch, optimise) -> None:
+    torch.manual_seed(0)
+    model = create_model("faml", num_classes=7)
+    images, labels = fer2013_batch(8, 32, 3)
+    first, last = optimise(model, images, labels, {"faml": {"probabilities": {"lsr": 0.8, "ce": 0.2}, "seed": 0}}, steps=3)
+    assert model.aux_weights.grad is not None and model.attention["layer3"].qkv.weight.grad is not None
+    assert last < first

@@ -1,0 +1,46 @@
+"""Residual Masking Network: held counts, the masking blocks, ResNet-34 weights, training on FER2013."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from openfer.checkpoints import save_safetensors
+from openfer.models import create_model
+from openfer.models.backbones.resnet import resnet
+from openfer.models.rmn import MaskingBlock
+
+
+def test_parameters_and_macs(macs) -> None:
+    with torch.device("meta"):
+        model = create_model("rmn", num_classes=7)
+    assert sum(p.numel() for p in model.parameters()) == 137_796_423
+    assert macs(lambda: create_model("rmn"), (3, 224, 224)) == pytest.approx(21.9e9, rel=0.02)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_masking_block_keeps_the_shape_and_softmax_over_channels(depth: int) -> None:
+    block = MaskingBlock(8, depth).eval()
+    mask = block(torch.randn(2, 8, 16, 16))
+    assert mask.shape == (2, 8, 16, 16)
+    torch.testing.assert_close(mask.sum(dim=1), torch.ones(2, 16, 16))
+    sigmoid = MaskingBlock(8, depth, activation="sigmoid").eval()(torch.randn(1, 8, 16, 16))
+    assert bool(((sigmoid > 0) & (sigmoid < 1)).all())
+
+
+def test_resnet34_weights_fill_the_trunk(tmp_path) -> None:
+    trunk = resnet(34, num_classes=1000)
+    path = tmp_path / "resnet34.safetensors"
+    save_safetensors(trunk.state_dict(), path)
+    model = create_model("rmn", backbone_weights=str(path))
+    assert torch.equal(model.backbone.layer3[5].conv2.weight, trunk.layer3[5].conv2.weight)
+
+
+def test_a_few_steps_on_fer2013_reduce_the_loss(fer2013_batch, optimise) -> None:
+    # 32 x 32 is the smallest input the four U-Nets accept (layer1's 8 x 8 map is pooled three times).
+    torch.manual_seed(0)
+    model = create_model("rmn", num_classes=7, dropout=0.0)
+    images, labels = fer2013_batch(8, 32, 3)
+    first, last = optimise(model, images, labels, {"cross_entropy": {}}, steps=5, lr=0.01)
+    assert last < first
+    assert all(p.grad is not None for p in model.parameters())
