@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openfer.data import load_dataset
+from openfer.data import fer2013, load_dataset
 from openfer.data.fer2013 import load_fer2013
 from openfer.errors import DatasetError
 
@@ -46,10 +46,15 @@ def test_shared_counts_per_split(fer2013_shared) -> None:
     assert split.image_ids[0] == str(28709 + 3589)
 
 
-def test_second_load_comes_from_the_cache_within_a_second(fer2013_shared) -> None:
-    start = time.perf_counter()
+def test_second_load_comes_from_the_cache_within_a_second(fer2013_shared, monkeypatch) -> None:
+    def no_parsing(path):
+        raise AssertionError(f"parsed {path} again instead of reading the cache")
+
+    monkeypatch.setattr(fer2013, "parse_csv", no_parsing)
+    # CPU time, not wall time: the test machines are shared, and a re-parse costs over 10 s of CPU.
+    start = time.process_time()
     data = load_dataset("fer2013", fer2013_shared.root)
-    assert time.perf_counter() - start <= 1.0
+    assert time.process_time() - start <= 1.0
     assert np.array_equal(data["Training"].images[:50], fer2013_shared.data["Training"].images[:50])
 
 

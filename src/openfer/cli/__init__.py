@@ -10,7 +10,7 @@ from typing import Sequence
 from openfer.errors import OpenFERError
 
 # Modules under openfer.cli that each define ``add_parser(subparsers)``.
-COMMAND_MODULES = ("data", "train", "weights", "eval")
+COMMAND_MODULES = ("data", "train", "weights", "eval", "predict", "export", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:

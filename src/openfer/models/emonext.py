@@ -122,7 +122,7 @@ def _emonext(size: str, num_classes: int, in_channels: int, image_size: int, dro
     return model
 
 
-_DEFAULTS = dict(input_size=(3, 224, 224), paper=PAPER, default_losses=("cross_entropy", "emonext_attention"))
+_DEFAULTS = {"input_size": (3, 224, 224), "paper": PAPER, "default_losses": ("cross_entropy", "emonext_attention")}
 
 
 @register_model("emonext_tiny", **_DEFAULTS)

@@ -103,7 +103,7 @@ class PAttLite(nn.Module):
             if backbone_mode == "frozen" or (backbone_mode == "frozen_bn" and isinstance(module, nn.BatchNorm2d)):
                 module.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "PAttLite":
+    def train(self, mode: bool = True) -> PAttLite:
         """Switch modes, keeping a frozen backbone's batch norm in inference mode."""
         super().train(mode)
         if self.backbone_mode != "train":

@@ -118,6 +118,7 @@ class Recognizer:
                 name=frame.name,
                 frame=frame.frame,
                 time=frame.time,
+                fps=frame.fps,
                 kind=frame.kind,
             )
             start = end

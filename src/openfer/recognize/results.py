@@ -21,7 +21,7 @@ class Results:
 
     ``boxes`` (N, 4) ``x, y, w, h`` in pixels, ``scores`` (N,) detector scores, ``probabilities``
     (N, len(classes)), ``labels`` the most probable class of each face. ``frame`` and ``time`` (seconds)
-    are set for video and webcam frames. A file that could not be read gives a result with ``error``
+    are set for video and webcam frames, ``fps`` for video files. A file that could not be read gives a result with ``error``
     set and no faces; a readable image without faces gives an empty result.
     """
 
@@ -35,12 +35,13 @@ class Results:
         name: str = "",
         frame: int | None = None,
         time: float | None = None,
+        fps: float | None = None,
         kind: str = "image",
         error: str | None = None,
     ) -> None:
         self.source, self.name, self.kind = source, name or Path(source).name, kind
         self.classes: tuple[str, ...] = tuple(classes)
-        self.image, self.frame, self.time, self.error = image, frame, time, error
+        self.image, self.frame, self.time, self.fps, self.error = image, frame, time, fps, error
         self.boxes = np.array([d.box for d in detections], dtype=np.int64).reshape(-1, 4)
         self.scores = np.array([d.score for d in detections], dtype=np.float32)
         self.landmarks = [d.landmarks for d in detections]
