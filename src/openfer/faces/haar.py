@@ -17,7 +17,8 @@ class HaarDetector(FaceDetector):
 
     Defaults were tuned for recall at IoU >= 0.5 on hand-labelled group photos with faces of ~37 px
     (``benchmarks/detector_recall.py``): images whose longer side is under ``min_side`` are enlarged
-    first. Scores are the cascade's level weights (unbounded; larger is more face-like).
+    first. Scores are the cascade's level weights (unbounded; larger is more face-like); detections
+    scoring under ``min_score`` are dropped.
     """
 
     name = "haar"
@@ -29,6 +30,7 @@ class HaarDetector(FaceDetector):
         min_size: int = 20,
         min_side: int = 750,
         max_side: int = 1600,
+        min_score: float | None = None,
         cascade: str | Path | None = None,
     ) -> None:
         super().__init__(min_side=min_side, max_side=max_side)
@@ -42,6 +44,7 @@ class HaarDetector(FaceDetector):
         if self.classifier.empty():
             raise ConfigError(f"{path}: not a readable OpenCV cascade file")
         self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
+        self.min_score = min_score
 
     def _detect(self, image_rgb: np.ndarray) -> list[Detection]:
         grey = cv2.equalizeHist(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY))
@@ -52,4 +55,5 @@ class HaarDetector(FaceDetector):
             minSize=(self.min_size, self.min_size),
             outputRejectLevels=True,
         )
-        return [Detection(tuple(int(v) for v in box), float(weight)) for box, weight in zip(boxes, np.ravel(weights))]
+        found = [Detection(tuple(int(v) for v in box), float(weight)) for box, weight in zip(boxes, np.ravel(weights))]
+        return [d for d in found if self.min_score is None or d.score >= self.min_score]
