@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -148,8 +149,6 @@ def main() -> None:
     if args.worker_mediapipe is not None:
         mediapipe_worker(args.photos, args.worker_mediapipe)
         return
-    import importlib.util
-
     truth = labelled_boxes(args.photos)
     names = [*truth, NO_FACE_PHOTO]
     # (label, detector factory, score thresholds to report); each detector runs once per photo.

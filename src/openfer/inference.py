@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from openfer.checkpoints import check_state_dict, read_state_dict
@@ -20,13 +21,40 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
 
 Faces = np.ndarray | Sequence[np.ndarray]
 
+TTA_MODES = ("none", "flip", "tencrop")
+TENCROP_FRACTION = 0.9
+
+
+def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
+    """The views of a preprocessed batch (N, C, S, S) whose probabilities are averaged.
+
+    ``none``: the face as it is; ``flip``: the face and its mirror image; ``tencrop``: the four corner
+    crops and the centre crop of side ``round(0.9 * S)``, each resized back to S, and their mirror
+    images (a 1.11x zoom plus a shift of up to 5 %, inside the range the training augmentation draws).
+    """
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
+    if tta == "none":
+        return [x]
+    if tta == "flip":
+        return [x, x.flip(-1)]
+    height, width = x.shape[-2:]
+    crop_h, crop_w = round(height * TENCROP_FRACTION), round(width * TENCROP_FRACTION)
+    corners = [(0, 0), (0, width - crop_w), (height - crop_h, 0), (height - crop_h, width - crop_w)]
+    centre = ((height - crop_h) // 2, (width - crop_w) // 2)
+    crops = [
+        F.interpolate(x[..., top : top + crop_h, left : left + crop_w], size=(height, width), mode="bilinear", align_corners=False)
+        for top, left in corners + [centre]
+    ]
+    return crops + [crop.flip(-1) for crop in crops]
+
 
 class ExpressionModel:
     """A network plus what it needs to read faces: classes, input size, channels, normalisation.
 
     ``predict_proba`` takes uint8 face crops, (N, H, W) grey or (N, H, W, 3) RGB of any size (or a list
     of crops of different sizes) and returns an (N, len(classes)) array of probabilities.
-    ``tta="flip"`` averages the prediction of each face and its mirror image.
+    ``tta`` averages the probabilities over views of each face (:func:`tta_views`).
     """
 
     def __init__(
@@ -41,8 +69,8 @@ class ExpressionModel:
         batch_size: int = 256,
         name: str = "",
     ) -> None:
-        if tta not in ("none", "flip"):
-            raise ValueError(f"tta must be 'none' or 'flip', got {tta!r}")
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.net = net.eval()
         self.classes: tuple[str, ...] = tuple(classes)
         self.image_size, self.channels = image_size, channels
@@ -74,7 +102,7 @@ class ExpressionModel:
 
     @torch.inference_mode()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits of preprocessed faces (flip TTA averaged in probability space by ``predict_proba``)."""
+        """Class logits of preprocessed faces (one view; ``predict_proba`` averages the TTA views)."""
         return logits_of(self.net(x)).float()
 
     @torch.inference_mode()
@@ -85,11 +113,8 @@ class ExpressionModel:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         out = []
         for start in range(0, n, self.batch_size):
-            x = self.preprocess(faces[start : start + self.batch_size])
-            p = torch.softmax(self.logits(x), dim=1)
-            if self.tta == "flip":
-                p = (p + torch.softmax(self.logits(x.flip(-1)), dim=1)) / 2
-            out.append(p.numpy())
+            views = tta_views(self.preprocess(faces[start : start + self.batch_size]), self.tta)
+            out.append((sum(torch.softmax(self.logits(v), dim=1) for v in views) / len(views)).numpy())
         return np.concatenate(out).astype(np.float32)
 
     def predict(self, faces: Faces) -> list[str]:

@@ -7,6 +7,7 @@ import torch
 
 from openfer.faces.regions import cut_regions_batch, landmark_regions
 from openfer.models import create_model
+from openfer.models.backbones.resnet import ResNet
 
 
 def test_parameters_and_macs(macs) -> None:
@@ -49,3 +50,12 @@ def test_forward_backward_and_a_few_steps_on_fer2013(fer2013_batch, optimise) ->
     first, last = optimise(model, images, labels, {"cross_entropy": {}}, steps=3)
     assert model.local_path.conv1.weight.grad is not None and model.global_path.conv1.weight.grad is not None
     assert last < first
+
+
+def test_backbone_weights_reach_both_paths(tmp_path) -> None:
+    torch.manual_seed(0)
+    source = ResNet(18, num_classes=1000)
+    torch.save(source.state_dict(), tmp_path / "resnet18.pth")
+    model = create_model("dpsan", num_classes=8, backbone_weights=str(tmp_path / "resnet18.pth"))
+    for path in (model.global_path, model.local_path):
+        assert torch.equal(path.layer3[0].conv2.weight, source.layer3[0].conv2.weight)

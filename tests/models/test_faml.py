@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from openfer.models import create_model, model_info
+from openfer.models.backbones.resnet import ResNet
 
 
 def _count(module: torch.nn.Module) -> int:
@@ -49,3 +50,12 @@ def test_forward_backward_and_a_few_steps_with_the_multi_loss(fer2013_batch, opt
     first, last = optimise(model, images, labels, {"faml": {"probabilities": {"lsr": 0.8, "ce": 0.2}, "seed": 0}}, steps=3)
     assert model.aux_weights.grad is not None and model.attention["layer3"].qkv.weight.grad is not None
     assert last < first
+
+
+def test_auxiliary_convs_copy_the_pretrained_conv1(tmp_path) -> None:
+    torch.manual_seed(0)
+    source = ResNet(18, num_classes=1000)
+    torch.save({"state_dict": source.state_dict()}, tmp_path / "resnet18_msceleb.pth")
+    model = create_model("faml", num_classes=7, backbone_weights=str(tmp_path / "resnet18_msceleb.pth"))
+    assert all(torch.equal(conv.weight, source.conv1.weight) for conv in model.aux_convs)
+    assert torch.equal(model.backbone.layer4[1].bn2.running_var, source.layer4[1].bn2.running_var)

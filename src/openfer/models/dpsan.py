@@ -72,8 +72,10 @@ class DPSAN(nn.Module):
             raise ValueError(f"regions must be one of {(*REGION_SCHEMES, 'landmarks')}, got {regions!r}")
         self.regions = regions
         self.global_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
-        # DPSAN paper, §3.2: one local ResNet-18 shared by the four regions.
-        self.local_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
+        # DPSAN paper, §3.2: one local ResNet-18 shared by the four regions, starting from the same weights.
+        self.local_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels)
+        if backbone_weights is not None:
+            self.local_path.load_state_dict(self.global_path.state_dict())
         width = self.global_path.num_features
         self.attention = StackedAttention((1 + NUM_REGIONS) * width, fused_channels, reduction)
         self.fc = nn.Linear(fused_channels, num_classes)

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Sequence
+from typing import IO, TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
@@ -202,7 +202,3 @@ def plot_timeline(table: pd.DataFrame, source: str, path: str | Path, classes: S
         target.discard()
         raise
 
-
-def summary_records(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of :func:`video_summary` as plain dicts (for JSON)."""
-    return json.loads(summary.to_json(orient="records"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -111,7 +111,7 @@ class Results:
         return to_dataframe([self])
 
 
-def to_dataframe(results: Sequence[Results] | Any) -> pd.DataFrame:
+def to_dataframe(results: Iterable[Results]) -> pd.DataFrame:
     """One row per face over many results (sources that failed are left out); ``attrs["classes"]`` is set."""
     results = list(results)
     classes: tuple[str, ...] = results[0].classes if results else ()
