@@ -46,7 +46,7 @@ def recipe_with(tmp_path: Path, root: Path, section: str, key: str, value: str) 
     recipe = yaml.safe_load(RECIPE.read_text())
     recipe["data"]["root"] = str(root)
     recipe[section][key] = value
-    path = tmp_path / "recipe.yaml"
+    path = tmp_path / f"recipe-{key}.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
 

@@ -45,8 +45,12 @@ def test_onnx_file_carries_classes_and_preprocessing(torch_model: ExpressionMode
 
 
 def test_cached_export_is_made_once_per_weights_file(torch_model, random_model_file: Path, onnx_file: Path, tmp_path: Path, monkeypatch) -> None:
+    def copy_export(model, path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(onnx_file.read_bytes())
+
     monkeypatch.setenv("OPENFER_CACHE", str(tmp_path))
-    monkeypatch.setattr("openfer.export.export_onnx", lambda model, path: Path(path).write_bytes(onnx_file.read_bytes()))
+    monkeypatch.setattr("openfer.export.export_onnx", copy_export)
     first = cached_onnx_model(torch_model, random_model_file)
     (cached,) = (tmp_path / "onnx").glob("*.onnx")
     assert first.path == cached and "openfer_vgg" in cached.name
@@ -54,7 +58,7 @@ def test_cached_export_is_made_once_per_weights_file(torch_model, random_model_f
     assert cached_onnx_model(torch_model, random_model_file).path == cached
     changed = tmp_path / "changed.safetensors"
     changed.write_bytes(random_model_file.read_bytes() + b" ")
-    monkeypatch.setattr("openfer.export.export_onnx", lambda model, path: Path(path).write_bytes(onnx_file.read_bytes()))
+    monkeypatch.setattr("openfer.export.export_onnx", copy_export)
     assert cached_onnx_model(torch_model, changed).path != cached
 
 

@@ -15,8 +15,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+
 from openfer.errors import ImageError
 from openfer.recognize.recognizer import Recognizer
+from openfer.recognize.results import Results
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Room for the multipart boundaries and part headers around the image itself.
@@ -34,8 +38,6 @@ class _Limiter:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        from fastapi import HTTPException
-
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a semaphore belongs to one event loop
             self._semaphore, self._loop = asyncio.Semaphore(self.concurrency), loop
@@ -55,15 +57,12 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_concurrency: int = 1,
     max_queue: int = 4,
-) -> Any:
+) -> FastAPI:
     """The FastAPI app around ``recognizer`` (default: ``Recognizer()``, the shipped model).
 
     ``max_concurrency`` above 1 runs the recogniser from several threads at once; the ONNX and PyTorch
     models allow that, OpenCV's Haar cascade is not documented as thread-safe.
     """
-    from fastapi import FastAPI, HTTPException, Request
-    from fastapi.concurrency import run_in_threadpool
-
     from openfer import __version__
 
     if max_upload_bytes < 1 or max_concurrency < 1 or max_queue < 0:
@@ -112,10 +111,8 @@ def create_app(
     return app
 
 
-async def _read_body(request: Any, limit: int, max_upload_bytes: int) -> bytes:
+async def _read_body(request: Request, limit: int, max_upload_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it grows past ``limit`` bytes."""
-    from fastapi import HTTPException
-
     too_large = HTTPException(413, f"upload larger than the limit of {max_upload_bytes} bytes")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -130,9 +127,8 @@ async def _read_body(request: Any, limit: int, max_upload_bytes: int) -> bytes:
     return bytes(body)
 
 
-async def _file_part(request: Any, body: bytes) -> tuple[bytes, str, str]:
+async def _file_part(request: Request, body: bytes) -> tuple[bytes, str, str]:
     """(bytes, file name, content type) of the ``file`` field of a multipart body."""
-    from fastapi import HTTPException
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -153,7 +149,7 @@ async def _file_part(request: Any, body: bytes) -> tuple[bytes, str, str]:
     return data, upload.filename or "upload", (upload.content_type or "").lower()
 
 
-def _recognize(recognizer: Recognizer, data: bytes, name: str) -> Any:
+def _recognize(recognizer: Recognizer, data: bytes, name: str) -> Results:
     """Decode the upload with the image reader (via a temporary file) and recognise its faces."""
     from openfer.imageio import read_image
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from openfer.errors import ConfigError
 from openfer.ensemble import average, ensemble_predict, ensemble_scores, noi, t1v, t2v
+from openfer.errors import ConfigError
 
 # Class order AN, DI, FE, HA, NE, SA, SU; rows SN1 ... SN6.
 TABLE_3 = torch.tensor(

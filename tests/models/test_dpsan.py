@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from openfer.errors import ConfigError
 from openfer.faces.regions import cut_regions_batch, landmark_regions
 from openfer.models import create_model
 from openfer.models.backbones.resnet import ResNet
@@ -41,6 +42,8 @@ def test_schemes_and_precomputed_crops() -> None:
         landmarks(faces)
     with pytest.raises(ValueError, match="crops must be"):
         model(faces, crops=crops[:, :3])
+    with pytest.raises(ConfigError, match="regions must be one of"):
+        create_model("dpsan", regions="eyes")
 
 
 def test_forward_backward_and_a_few_steps_on_fer2013(fer2013_batch, optimise) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from openfer.errors import ConfigError
 from openfer.models import create_model, model_info
 from openfer.models.backbones.resnet import ResNet
 
@@ -29,6 +30,8 @@ def test_parameters_and_macs(macs) -> None:
     # ResNet-18 + two auxiliary 7x7 convs at 112x112 + attention (q k^T and weights x v over 56^2, 28^2, 14^2 tokens).
     assert macs(lambda: create_model("faml", num_classes=7), (3, 224, 224)) == pytest.approx(3.79e9, rel=0.01)
     assert model_info("faml").default_losses == ("faml",)
+    with pytest.raises(ConfigError, match="attention_stages"):
+        create_model("faml", attention_stages=(5,))
 
 
 def test_fusion_starts_from_conv1_and_images_do_not_see_each_other() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from openfer.errors import ConfigError
 from openfer.models import create_model
 from openfer.models.gclnet import ACmix, AsymmetricConvBlock, LocalFeatureEnhancement
 
@@ -66,7 +67,7 @@ def test_insertion_after_the_stem() -> None:
     model = create_model("gclnet", num_classes=7, insert_after="stem").eval()
     with torch.no_grad():
         assert model(torch.randn(8, 3, 32, 32)).shape == (8, 7)
-    with pytest.raises(ValueError, match="insert_after"):
+    with pytest.raises(ConfigError, match="insert_after"):
         create_model("gclnet", insert_after="layer2")
 
 

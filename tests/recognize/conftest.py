@@ -26,9 +26,29 @@ class CentreDetector(FaceDetector):
         return [Detection(((width - side) // 2, (height - side) // 2, side, side), 0.9)]
 
 
+class BrightnessModel:
+    """A cheap stand-in classifier: probabilities from each crop's mean brightness (same contract as ExpressionModel)."""
+
+    classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+    def __init__(self, shift: float = 0.0) -> None:
+        self.shift = shift
+
+    def predict_proba(self, faces) -> np.ndarray:
+        means = np.array([np.asarray(face, np.float64).mean() / 255 for face in faces]).reshape(-1, 1)
+        logits = np.sin(means * np.arange(1, 8) * 3 + self.shift)
+        exp = np.exp(logits)
+        return (exp / exp.sum(1, keepdims=True)).astype(np.float32)
+
+
 @pytest.fixture(scope="session")
 def model(random_model_file: Path) -> ExpressionModel:
     return load_model(random_model_file)
+
+
+@pytest.fixture
+def fake_model() -> BrightnessModel:
+    return BrightnessModel()
 
 
 @pytest.fixture

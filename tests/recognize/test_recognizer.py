@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from openfer.errors import CheckpointError, ConfigError, ImageError
-from openfer.imageio import read_image
 from openfer.inference import ExpressionModel
 from openfer.recognize import AverageEnsemble, Recognizer, resolve_model
 from openfer.recognize import sources
@@ -48,8 +47,8 @@ def test_a_photo_without_faces_is_an_empty_result(shared_photos: Path, model: Ex
     assert result.ok and len(result) == 0 and result.labels == [] and result.probabilities.shape == (0, 7)
 
 
-def test_a_folder_of_mixed_files_reports_each_bad_one_and_reads_the_rest(mixed_folder: Path, model, detector) -> None:
-    recognizer = Recognizer(model, detector)
+def test_a_folder_of_mixed_files_reports_each_bad_one_and_reads_the_rest(mixed_folder: Path, fake_model, detector) -> None:
+    recognizer = Recognizer(fake_model, detector)
     results = {Path(r.source).relative_to(mixed_folder).as_posix(): r for r in recognizer.predict(mixed_folder)}
     assert set(results) == GOOD | BAD
     for name in GOOD:
@@ -66,47 +65,47 @@ def test_a_folder_of_mixed_files_reports_each_bad_one_and_reads_the_rest(mixed_f
     assert recognizer.skipped == [str(mixed_folder / "notes.txt")]
 
 
-def test_odd_but_valid_images_give_the_same_faces(tmp_path: Path, model, detector, write_oriented_jpeg) -> None:
+def test_odd_but_valid_images_give_the_same_faces(tmp_path: Path, fake_model, detector, write_oriented_jpeg) -> None:
     rng = np.random.default_rng(1)
     image = rng.integers(30, 255, (60, 90, 3), dtype=np.uint8)
     write_oriented_jpeg(tmp_path / "rotated.jpg", np.ascontiguousarray(np.rot90(image, 1)), orientation=6)
-    (result,) = Recognizer(model, detector)(tmp_path / "rotated.jpg")
+    (result,) = Recognizer(fake_model, detector)(tmp_path / "rotated.jpg")
     assert result.image.shape == (60, 90, 3)  # turned upright by the EXIF tag before detection
     assert result.boxes.tolist() == [[30, 15, 30, 30]]
 
 
-def test_arrays_are_accepted_and_bad_arrays_refused(model, detector) -> None:
+def test_arrays_are_accepted_and_bad_arrays_refused(fake_model, detector) -> None:
     image = np.full((100, 120), 90, np.uint8)
-    (result,) = Recognizer(model, detector)(image)
+    (result,) = Recognizer(fake_model, detector)(image)
     assert result.source == "<array>" and result.boxes.tolist() == [[35, 25, 50, 50]]
     with pytest.raises(ImageError, match="uint8"):
-        Recognizer(model, detector)(image.astype(np.float32))
+        Recognizer(fake_model, detector)(image.astype(np.float32))
 
 
-def test_missing_paths_and_empty_globs_are_reported(tmp_path: Path, model, detector) -> None:
-    results = Recognizer(model, detector)([tmp_path / "absent.jpg", str(tmp_path / "*.png")])
+def test_missing_paths_and_empty_globs_are_reported(tmp_path: Path, fake_model, detector) -> None:
+    results = Recognizer(fake_model, detector)([tmp_path / "absent.jpg", str(tmp_path / "*.png")])
     assert [r.ok for r in results] == [False, False]
     assert "no such file or folder" in results[0].error and "no file matches" in results[1].error
 
 
-def test_video_every_kth_frame_with_index_and_time(shared_photos: Path, model, detector) -> None:
+def test_video_every_kth_frame_with_index_and_time(shared_photos: Path, fake_model, detector) -> None:
     video = shared_photos / "short_hamilton_clip.mp4"
     capture = cv2.VideoCapture(str(video))
     fps, count = capture.get(cv2.CAP_PROP_FPS), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     capture.release()
-    results = list(Recognizer(model, detector).predict(video, stride=25))
+    results = list(Recognizer(fake_model, detector).predict(video, stride=25))
     assert [r.frame for r in results] == list(range(0, count, 25))
     assert all(r.kind == "video" and r.fps == pytest.approx(fps) for r in results)
     np.testing.assert_allclose([r.time for r in results], [r.frame / fps for r in results])
 
 
-def test_webcam_frames_have_times_and_an_unopenable_camera_is_a_clear_error(shared_photos: Path, monkeypatch, model, detector) -> None:
+def test_webcam_frames_have_times_and_an_unopenable_camera_is_a_clear_error(shared_photos: Path, monkeypatch, fake_model, detector) -> None:
     assert sources.webcam_index(0) == 0 and sources.webcam_index("1") == 1 and sources.webcam_index("a.jpg") is None
     with pytest.raises(ImageError, match="webcam 9: cannot open"):
-        list(Recognizer(model, detector).predict(9))
+        list(Recognizer(fake_model, detector).predict(9))
     monkeypatch.setattr(sources, "open_webcam", lambda index: cv2.VideoCapture(str(shared_photos / "short_hamilton_clip.mp4")))
     results = []
-    for result in Recognizer(model, detector).predict(0, stride=2):
+    for result in Recognizer(fake_model, detector).predict(0, stride=2):
         results.append(result)
         if len(results) == 3:
             break
@@ -117,7 +116,7 @@ def test_webcam_frames_have_times_and_an_unopenable_camera_is_a_clear_error(shar
 class CountingModel:
     """Wraps a model and records how many faces each ``predict_proba`` call received."""
 
-    def __init__(self, model: ExpressionModel) -> None:
+    def __init__(self, model) -> None:
         self.model, self.classes, self.calls = model, model.classes, []
 
     def predict_proba(self, faces):
@@ -125,26 +124,28 @@ class CountingModel:
         return self.model.predict_proba(faces)
 
 
-def test_faces_of_several_images_are_classified_together(model, detector) -> None:
+def test_faces_of_several_images_are_classified_together(fake_model, detector) -> None:
     rng = np.random.default_rng(2)
     images = [rng.integers(20, 255, (50 + i, 60, 3), dtype=np.uint8) for i in range(5)]
-    counting = CountingModel(model)
+    counting = CountingModel(fake_model)
     together = Recognizer(counting, detector, batch_size=3)(images)
     assert counting.calls == [3, 2]
-    alone = [Recognizer(model, detector)(image)[0] for image in images]
+    alone = [Recognizer(fake_model, detector)(image)[0] for image in images]
     for a, b in zip(together, alone):
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
 
 
-def test_ensembles_average_probabilities_and_need_the_same_classes(model, detector) -> None:
-    flipped = ExpressionModel(model.net, model.classes, tta="none")
-    ensemble = AverageEnsemble([model, flipped])
+def test_ensembles_average_probabilities_and_need_the_same_classes(fake_model, detector) -> None:
+    shifted = type(fake_model)(shift=1.0)
+    ensemble = AverageEnsemble([fake_model, shifted])
     faces = np.random.default_rng(3).integers(0, 255, (4, 48, 48), dtype=np.uint8)
-    np.testing.assert_allclose(ensemble.predict_proba(faces), (model.predict_proba(faces) + flipped.predict_proba(faces)) / 2, atol=1e-6)
-    other = ExpressionModel(model.net, tuple(reversed(model.classes)))
+    np.testing.assert_allclose(ensemble.predict_proba(faces), (fake_model.predict_proba(faces) + shifted.predict_proba(faces)) / 2, atol=1e-6)
+    assert ensemble.predict(faces) == [ensemble.classes[i] for i in ensemble.predict_proba(faces).argmax(1)]
+    other = type(fake_model)()
+    other.classes = tuple(reversed(fake_model.classes))
     with pytest.raises(ConfigError, match="model 1 has classes"):
-        AverageEnsemble([model, other])
-    assert isinstance(Recognizer([model, flipped], detector).model, AverageEnsemble)
+        AverageEnsemble([fake_model, other])
+    assert isinstance(Recognizer([fake_model, shifted], detector).model, AverageEnsemble)
 
 
 def test_models_from_paths_names_and_the_missing_default(random_model_file: Path, tmp_path: Path, monkeypatch) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from openfer.errors import OpenFERError
+
+if TYPE_CHECKING:
+    from openfer.recognize import Results
 
 ANNOTATED_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -87,6 +90,9 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
             report.close(commit=False)
             raise
         print("openfer: stopped", file=sys.stderr)
+    except BaseException:
+        report.close(commit=False)
+        raise
     report.skipped = recognizer.skipped
     return report.finish()
 
@@ -99,7 +105,7 @@ class _Report:
 
         self.args, self.classes = args, classes
         self.records = RecordWriter(args.output, classes, args.format) if args.output else None
-        self.video_results: list = []
+        self.video_results: list[Results] = []
         self.frames: dict[str, int] = {}
         self.read: set[str] = set()
         self.failed: list[str] = []
@@ -109,7 +115,7 @@ class _Report:
         self.video_writer = None
         self.video_source = ""
 
-    def add(self, result) -> None:
+    def add(self, result: Results) -> None:
         if not result.ok:
             self.failed.append(result.source)
             print(f"openfer: skipped {result.error}", file=sys.stderr)
@@ -141,11 +147,11 @@ class _Report:
         self.used_names.add(path)
         return path
 
-    def _save_image(self, result) -> None:
+    def _save_image(self, result: Results) -> None:
         suffix = Path(result.name).suffix.lower()
         result.save(self._output_path(result.name, suffix if suffix in ANNOTATED_IMAGE_SUFFIXES else ".png"))
 
-    def _save_frame(self, result) -> None:
+    def _save_frame(self, result: Results) -> None:
         from openfer.recognize.outputs import VideoWriter
 
         if self.video_writer is None or self.video_source != result.source:

@@ -7,10 +7,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset as TorchDataset
+from torch.utils.data import DataLoader, Dataset as TorchDataset, RandomSampler
 
 from openfer.data import FaceSplit, load_dataset
 from openfer.data.imageops import to_model_input_size
+from openfer.errors import ConfigError
 
 
 class SplitDataset(TorchDataset):
@@ -31,8 +32,27 @@ class SplitDataset(TorchDataset):
         return x, target
 
 
+class EpochShuffle(RandomSampler):
+    """A random order drawn from ``(seed, epoch)`` alone, so a resumed run sees the order an uninterrupted one would.
+
+    Lightning calls ``set_epoch`` before every training epoch; under DDP it swaps in a DistributedSampler,
+    which is seeded per epoch the same way.
+    """
+
+    def __init__(self, data_source: TorchDataset, seed: int = 0) -> None:
+        super().__init__(data_source, generator=torch.Generator())
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0]))
+
+
 class FERDataModule(L.LightningDataModule):
-    """Train/val/test loaders over the named splits of a dataset read by :func:`openfer.data.load_dataset`."""
+    """Train/val/test loaders over the named splits of a dataset read by :func:`openfer.data.load_dataset`.
+
+    The training order is shuffled afresh each epoch from ``seed`` and the epoch number.
+    """
 
     def __init__(
         self,
@@ -48,6 +68,7 @@ class FERDataModule(L.LightningDataModule):
         soft_labels: bool = False,
         limit_train: int | None = None,
         dataset_options: dict[str, Any] | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -60,8 +81,6 @@ class FERDataModule(L.LightningDataModule):
         data = load_dataset(hp.dataset, hp.root, **(hp.dataset_options or {}))
         for split in (hp.train_split, hp.val_split, hp.test_split):
             if split is not None and split not in data:
-                from openfer.errors import ConfigError
-
                 raise ConfigError(f"dataset {hp.dataset!r} has no split {split!r}; it has {sorted(data)}")
         self.splits = data
         if hp.limit_train:
@@ -81,7 +100,7 @@ class FERDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,
-            shuffle=shuffle,
+            sampler=EpochShuffle(dataset, hp.seed) if shuffle else None,
             num_workers=hp.num_workers,
             drop_last=shuffle and len(dataset) > hp.batch_size,
             persistent_workers=hp.num_workers > 0,

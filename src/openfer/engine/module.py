@@ -106,8 +106,8 @@ class FERModule(L.LightningModule):
         return total
 
     def on_train_epoch_start(self) -> None:
-        # Seeds depend on (seed, rank, epoch) only, so a resumed run draws what an uninterrupted one would
-        # and DDP processes augment differently. The DataLoader's shuffle draws from the global generator.
+        # Augmentation and dropout seeds depend on (seed, rank, epoch) only, so a resumed run draws what an
+        # uninterrupted one would and DDP processes augment differently (the shuffle: FERDataModule).
         seeds = np.random.SeedSequence([self.hparams.seed, self.global_rank, self.current_epoch]).generate_state(2, np.uint64)
         self.generator.manual_seed(int(seeds[0]))
         torch.manual_seed(int(seeds[1]))

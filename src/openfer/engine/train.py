@@ -33,6 +33,7 @@ class TrainCLI(LightningCLI):
         parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
         parser.link_arguments("data.classes", "model.num_classes", compute_fn=len, apply_on="instantiate")
         parser.link_arguments("seed", "model.seed")
+        parser.link_arguments("seed", "data.seed")
 
     def before_instantiate_classes(self) -> None:
         config = self.config

@@ -1,5 +1,13 @@
 """Ensembles of several networks: voting rules (T2V, T1V, NOI, averaging)."""
 
-from openfer.ensemble.voting import RULES, average, ensemble_predict, ensemble_scores, noi, t1v, t2v
+from openfer.ensemble.voting import (
+    RULES,
+    average,
+    ensemble_predict,
+    ensemble_scores,
+    noi,
+    t1v,
+    t2v,
+)
 
 __all__ = ["RULES", "average", "ensemble_predict", "ensemble_scores", "noi", "t1v", "t2v"]

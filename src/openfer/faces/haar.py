@@ -16,7 +16,7 @@ class HaarDetector(FaceDetector):
     """Haar cascade on the histogram-equalised grey image.
 
     Defaults were tuned for recall at IoU >= 0.5 on hand-labelled group photos with faces of ~37 px
-    (``benchmarks/detector_recall.py``: recall 0.91, precision 0.72, against 0.88 / 0.81 for OpenCV's
+    (``benchmarks/detector_recall.py``: recall 0.93, precision 0.67, against 0.88 / 0.81 for OpenCV's
     defaults): images whose longer side is under ``min_side`` are enlarged first, and detections whose
     score (the cascade's level weight, unbounded; larger is more face-like) is under ``min_score`` are
     dropped.

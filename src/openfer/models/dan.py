@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openfer.errors import ConfigError
 from openfer.models.backbones.resnet import ResNet, resnet
 from openfer.models.registry import register_model
 
@@ -79,7 +80,7 @@ class DAN(nn.Module):
     def __init__(self, num_classes: int = 7, num_heads: int = 4, in_channels: int = 3, backbone_weights: str | None = None) -> None:
         super().__init__()
         if num_heads < 1:
-            raise ValueError(f"num_heads must be >= 1, got {num_heads}")
+            raise ConfigError(f"num_heads must be >= 1, got {num_heads}")
         self.backbone: ResNet = resnet(18, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
         channels = self.backbone.num_features
         self.heads = nn.ModuleList(CrossAttentionHead(channels) for _ in range(num_heads))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from openfer.errors import ConfigError
 from openfer.faces.regions import cut_regions_batch, fixed_four_regions, quadrants
 from openfer.models.backbones.resnet import ResNet, resnet
 from openfer.models.registry import register_model
@@ -69,7 +70,7 @@ class DPSAN(nn.Module):
     ) -> None:
         super().__init__()
         if regions not in (*REGION_SCHEMES, "landmarks"):
-            raise ValueError(f"regions must be one of {(*REGION_SCHEMES, 'landmarks')}, got {regions!r}")
+            raise ConfigError(f"regions must be one of {(*REGION_SCHEMES, 'landmarks')}, got {regions!r}")
         self.regions = regions
         self.global_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
         # DPSAN paper, §3.2: one local ResNet-18 shared by the four regions, starting from the same weights.

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openfer.errors import ConfigError
 from openfer.faces.regions import cut_regions_batch
 from openfer.models.backbones.resnet import ResNet, resnet
 from openfer.models.registry import register_model
@@ -70,7 +71,7 @@ class FAML(nn.Module):
     ) -> None:
         super().__init__()
         if any(stage not in (1, 2, 3, 4) for stage in attention_stages):
-            raise ValueError(f"attention_stages must be within 1..4, got {tuple(attention_stages)}")
+            raise ConfigError(f"attention_stages must be within 1..4, got {tuple(attention_stages)}")
         self.backbone: ResNet = resnet(18, num_classes, in_channels, backbone_weights)
         self.aux_regions = tuple(tuple(float(v) for v in region) for region in aux_regions)
         # FA: auxiliary first convs start as copies of the (possibly pretrained) main conv1.

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openfer.errors import ConfigError
 from openfer.models.backbones.resnet import ResNet, resnet
 from openfer.models.registry import register_model
 
@@ -116,7 +117,7 @@ class ACmix(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, heads: int = 4, kernel_attention: int = 7, kernel_conv: int = 3) -> None:
         super().__init__()
         if out_channels % heads:
-            raise ValueError(f"out_channels ({out_channels}) must be divisible by heads ({heads})")
+            raise ConfigError(f"ACmix: out_channels ({out_channels}) must be divisible by heads ({heads})")
         self.heads = heads
         self.head_dim = out_channels // heads
         self.kernel_attention = kernel_attention
@@ -198,7 +199,7 @@ class GCLNet(nn.Module):
     ) -> None:
         super().__init__()
         if insert_after not in INSERTION_POINTS:
-            raise ValueError(f"insert_after must be one of {INSERTION_POINTS}, got {insert_after!r}")
+            raise ConfigError(f"insert_after must be one of {INSERTION_POINTS}, got {insert_after!r}")
         self.insert_after = insert_after
         self.backbone: ResNet = resnet(34, num_classes, in_channels, backbone_weights)
         self.local_branch = LocalFeatureEnhancement(64, acb_batchnorm)

@@ -42,6 +42,13 @@ class _AtomicFile:
     def discard(self) -> None:
         self.tmp.unlink(missing_ok=True)
 
+    def finish(self, commit: bool) -> None:
+        """Rename into place when ``commit``, else delete the temporary file."""
+        if commit:
+            self.commit()
+        else:
+            self.discard()
+
 
 def write_image(path: str | Path, image_rgb: np.ndarray) -> Path:
     """Encode an RGB (or grey) uint8 image by ``path``'s suffix and write it atomically."""
@@ -101,10 +108,7 @@ class RecordWriter:
     def close(self, commit: bool = True) -> None:
         """Finish the file: renamed into place when ``commit``, else deleted."""
         self._file.close()
-        if commit:
-            self._target.commit()
-        else:
-            self._target.discard()
+        self._target.finish(commit)
 
     def __enter__(self) -> RecordWriter:
         return self
@@ -137,10 +141,7 @@ class VideoWriter:
     def close(self, commit: bool = True) -> None:
         """Finish the file: renamed into place when ``commit``, else deleted."""
         self._writer.release()
-        if commit:
-            self._target.commit()
-        else:
-            self._target.discard()
+        self._target.finish(commit)
 
 
 def frame_labels(table: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
