@@ -10,9 +10,9 @@ from torch import nn
 from openfer.checkpoints import save_safetensors
 from openfer.cli import main
 from openfer.data.base import FaceSplit
-from openfer.engine.evaluate import EvaluationReport, evaluate, tta_views
+from openfer.engine.evaluate import EvaluationReport, evaluate
 from openfer.errors import ConfigError
-from openfer.inference import ExpressionModel
+from openfer.inference import ExpressionModel, tta_views
 from openfer.models.registry import create_model
 
 DARK, BRIGHT = 50, 200
@@ -52,19 +52,19 @@ def test_a_model_with_another_vocabulary_is_mapped_by_meaning() -> None:
     assert report.classes == ("sad", "happy") and report.model_classes == ("happy", "sad")
 
 
-def test_tta_views() -> None:
+def test_tencrop_views_are_corner_and_centre_crops_and_their_mirrors() -> None:
     x = torch.linspace(0, 1, 48).repeat(2, 1, 48, 1)  # brightness rises left to right
-    assert tta_views(x, "none")[0] is x
-    flipped = tta_views(x, "flip")[1]
-    assert torch.equal(flipped, x.flip(-1))
     views = tta_views(x, "tencrop")
     assert len(views) == 10 and all(v.shape == x.shape for v in views)
     top_left, top_right, _, _, centre = (v.mean().item() for v in views[:5])
     assert top_left < centre < top_right
     for crop, mirror in zip(views[:5], views[5:]):
         assert torch.equal(mirror, crop.flip(-1))
+
+
+def test_unknown_tta_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown tta 'twelvecrop'"):
-        tta_views(x, "twelvecrop")
+        evaluate(brightness_model(("sad", "happy")), split(), tta="twelvecrop")
 
 
 def test_report_saves_json_csv_png_and_predictions_atomically(tmp_path: Path) -> None:

@@ -1,18 +1,12 @@
 """Evaluate a model on a dataset split: accuracy, balanced accuracy, per-class metrics and a confusion matrix.
 
-Test-time augmentation (``tta``) averages class probabilities over views of each face:
-
-* ``none``: the face as it is;
-* ``flip``: the face and its mirror image;
-* ``tencrop``: the four corner crops and the centre crop of side ``round(0.9 * image_size)``, each
-  resized back to ``image_size``, and their mirror images. A 0.9 crop is a 1.11x zoom plus a shift of up to
-  5 % of the side, inside the range the training augmentation draws from, so the network sees views like
-  the ones it learnt on; cropping without resizing back (the 48 -> 44 crops of some FER papers) would
-  require a network trained on crops.
+Test-time augmentation (``tta``: ``none``, ``flip`` or ``tencrop``) averages class probabilities over
+the views of :func:`openfer.inference.tta_views`; ``docs/evaluation.md`` explains the ten-crop choice.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from dataclasses import dataclass, field
@@ -21,54 +15,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from openfer.data.base import FaceSplit
 from openfer.engine import metrics
 from openfer.engine.storage import atomic_open
 from openfer.errors import ConfigError
-from openfer.inference import ExpressionModel
+from openfer.inference import TTA_MODES, ExpressionModel
 from openfer.labels import map_probabilities
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TTA_MODES = ("none", "flip", "tencrop")
-TENCROP_FRACTION = 0.9
 
-
-def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
-    """The views of a preprocessed batch (N, C, S, S) whose probabilities are averaged."""
-    if tta == "none":
-        return [x]
-    if tta == "flip":
-        return [x, x.flip(-1)]
-    if tta != "tencrop":
-        raise ConfigError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
-    height, width = x.shape[-2:]
-    crop_h, crop_w = round(height * TENCROP_FRACTION), round(width * TENCROP_FRACTION)
-    corners = [(0, 0), (0, width - crop_w), (height - crop_h, 0), (height - crop_h, width - crop_w)]
-    centre = ((height - crop_h) // 2, (width - crop_w) // 2)
-    crops = [
-        F.interpolate(x[..., top : top + crop_h, left : left + crop_w], size=(height, width), mode="bilinear", align_corners=False)
-        for top, left in corners + [centre]
-    ]
-    return crops + [crop.flip(-1) for crop in crops]
-
-
-@torch.inference_mode()
 def predict_proba(model: ExpressionModel, split: FaceSplit, tta: str = "none", batch_size: int = 256) -> np.ndarray:
-    """Probabilities (N, len(model.classes)) for every face of ``split``, averaged over the TTA views."""
+    """Probabilities (N, len(model.classes)) for every face of ``split``, averaged over the TTA views.
+
+    Faces are read ``batch_size`` at a time, so splits decoded lazily from disk never sit in memory whole.
+    """
     if tta not in TTA_MODES:
         raise ConfigError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
+    scorer = copy.copy(model)
+    scorer.tta = tta
     out = np.zeros((len(split), len(model.classes)), dtype=np.float32)
     for start in range(0, len(split), batch_size):
         stop = min(start + batch_size, len(split))
-        x = model.preprocess([split.image(i) for i in range(start, stop)])
-        views = tta_views(x, tta)
-        probabilities = sum(torch.softmax(model.logits(view), dim=1) for view in views) / len(views)
-        out[start:stop] = probabilities.numpy()
+        out[start:stop] = scorer.predict_proba([split.image(i) for i in range(start, stop)])
     return out
 
 

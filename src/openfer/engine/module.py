@@ -98,7 +98,7 @@ class FERModule(L.LightningModule):
         total = 0.0
         for name, loss in self.losses.items():
             value = loss(outputs, targets, batch)
-            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True)
+            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, sync_dist=True)
             total = total + self.loss_weights[name] * value
         accuracy = (logits_of(outputs).argmax(1) == batch[1]).float().mean()
         self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
@@ -132,14 +132,17 @@ class FERModule(L.LightningModule):
             return
         self.last_confusion = torch.from_numpy(confusion)
         precision, recall, f1 = metrics.precision_recall_f1(confusion)
-        self.log(f"{stage}/acc", metrics.accuracy(confusion), prog_bar=True)
-        self.log(f"{stage}/balanced_acc", metrics.balanced_accuracy(confusion))
-        self.log(f"{stage}/macro_f1", metrics.macro_f1(confusion))
+        values = {
+            f"{stage}/balanced_acc": metrics.balanced_accuracy(confusion),
+            f"{stage}/macro_f1": metrics.macro_f1(confusion),
+        }
         names = self.hparams.classes or [str(i) for i in range(self.hparams.num_classes)]
         for name, p, r, f in zip(names, precision, recall, f1):
-            self.log(f"{stage}/precision_{name}", float(p))
-            self.log(f"{stage}/recall_{name}", float(r))
-            self.log(f"{stage}/f1_{name}", float(f))
+            values.update({f"{stage}/precision_{name}": p, f"{stage}/recall_{name}": r, f"{stage}/f1_{name}": f})
+        # The values are already those of all processes; sync_dist averages identical numbers, which keeps
+        # Lightning from warning that epoch metrics are not synchronised.
+        self.log(f"{stage}/acc", metrics.accuracy(confusion), prog_bar=True, sync_dist=True)
+        self.log_dict({key: float(value) for key, value in values.items()}, sync_dist=True)
 
     def on_validation_epoch_start(self) -> None:
         self._confusion.zero_()
