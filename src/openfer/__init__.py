@@ -3,6 +3,7 @@
 from openfer.errors import CheckpointError, ConfigError, DatasetError, ImageError, LabelError, OpenFERError
 from openfer.inference import ExpressionModel, load_model
 from openfer.models.registry import create_model, list_models
+from openfer.recognize import Recognizer
 
 __version__ = "0.1.0"
 
@@ -14,6 +15,7 @@ __all__ = [
     "LabelError",
     "OpenFERError",
     "ExpressionModel",
+    "Recognizer",
     "load_model",
     "create_model",
     "list_models",
