@@ -1,4 +1,6 @@
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -56,8 +58,17 @@ SCRIPT = textwrap.dedent(
 def test_ddp_on_two_cpu_processes_sums_the_confusion_matrix_over_ranks(tmp_path: Path) -> None:
     script = tmp_path / "ddp_run.py"
     script.write_text(SCRIPT)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Its own session, so that on a timeout the rank Lightning started is stopped along with rank 0.
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _, stderr = process.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    assert process.returncode == 0, stderr[-3000:]
     reports = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert reports[0] == reports[1]
     report = reports[0]

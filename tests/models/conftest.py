@@ -13,14 +13,14 @@ from torch import nn
 
 from openfer.losses import build_loss, logits_of
 
-FER2013_ROOT = Path(os.environ.get("OPENFER_FER2013", Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fer2013"))
+FER2013_ROOT = Path(os.environ.get("OPENFER_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "datasets" / "fer2013"
 
 
 @pytest.fixture(scope="session")
 def fer2013_training():
     """The FER2013 ``Training`` split (skipped when the shared dataset is absent)."""
     if not FER2013_ROOT.exists():
-        pytest.skip(f"FER2013 not found at {FER2013_ROOT} (set OPENFER_FER2013)")
+        pytest.skip(f"FER2013 not found at {FER2013_ROOT} (set OPENFER_SHARED)")
     from openfer.data import load_dataset
 
     return load_dataset("fer2013", FER2013_ROOT)["Training"]
