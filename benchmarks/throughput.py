@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import logging
 import os
 import platform
 import subprocess
@@ -136,6 +137,7 @@ def main() -> None:
     parser.add_argument("--inference-batches", type=int, default=20, help="timed forward passes per backend")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps/passes before timing")
     args = parser.parse_args()
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # keep the table uncluttered
 
     rows: list[tuple[str, str, float]] = []
     for label, precision, channels_last in (("fp32", "32-true", False), ("bf16-mixed + channels_last", "bf16-mixed", True)):
