@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openfer.models.backbones.resnet import WIDTHS, BasicBlock, ResNet, resnet
+from openfer.models.backbones.resnet import WIDTHS, BasicBlock, ResNet, init_conv_bn, resnet
 from openfer.models.registry import register_model
 
 MaskActivation = Literal["softmax", "sigmoid"]
@@ -46,12 +46,7 @@ class MaskingBlock(nn.Module):
         self.out = BasicBlock(widths[1], widths[0])
         # The authors' initialisation: Kaiming-normal convs, BN weight 1 / bias 0, and the last BN of every
         # residual block zeroed so each block starts as its shortcut (Goyal et al., 2017).
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_conv_bn(self)
         for module in self.modules():
             if isinstance(module, BasicBlock):
                 nn.init.zeros_(module.bn2.weight)

@@ -21,6 +21,16 @@ WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
 HEAD = "fc"
 
 
+
+def init_conv_bn(root: nn.Module) -> None:
+    """torchvision's ResNet initialisation: Kaiming-normal fan-out convs, BN weight 1 / bias 0."""
+    for module in root.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 conv-BN projection) shortcut."""
 
@@ -64,13 +74,7 @@ class ResNet(nn.Module):
         self.num_features = channels
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc: nn.Module = nn.Linear(channels, num_classes) if num_classes > 0 else nn.Identity()
-        # torchvision's initialisation (Kaiming-normal fan-out convs, BN weight 1 / bias 0).
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_conv_bn(self)
 
     def stem(self, x: torch.Tensor) -> torch.Tensor:
         """conv1, bn1, ReLU and max-pooling: (N, C, H, W) -> (N, 64, H/4, W/4)."""
