@@ -47,6 +47,14 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
             except json.JSONDecodeError:
                 metadata[key] = value
         return tensors, metadata
+    kind = _file_kind(path)
+    if kind == "hdf5":
+        raise CheckpointError(
+            f"{path}: a Keras/HDF5 weights file; read it with openfer.keras_weights.read_keras_h5 "
+            "(or pass it as backbone_weights to mobilenet_v1 / pattlite)"
+        )
+    if kind == "unknown":
+        raise CheckpointError(f"{path}: not a checkpoint file (neither a PyTorch zip or pickle archive nor safetensors)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -58,12 +66,47 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if not isinstance(payload, Mapping):
         raise CheckpointError(f"{path}: expected a state dict or a Lightning checkpoint, got {type(payload).__name__}")
     metadata = {**dict(payload.get("datamodule_hyper_parameters", {}) or {}), **dict(payload.get("hyper_parameters", {}) or {})}
-    state = payload.get("state_dict", payload.get("model", payload))
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: no state dict of tensors inside")
+    state = _unwrap_state_dict(payload)
+    if state is None:
+        raise CheckpointError(f"{path}: no state dict of tensors inside (top-level keys: {', '.join(map(str, list(payload)[:8]))})")
     if "state_dict" in payload and any(k.startswith("net.") for k in state):
         state = {k[4:]: v for k, v in state.items() if k.startswith("net.")}
+    if state and all(k.startswith("module.") for k in state):  # saved from nn.DataParallel / DDP
+        state = {k.removeprefix("module."): v for k, v in state.items()}
     return dict(state), metadata
+
+
+#: Where training scripts in this field keep the network's weights inside a checkpoint dictionary:
+#: Lightning and most repositories (``state_dict``), DAN (``model_state_dict``), the Residual Masking
+#: Network (``net``), and others (``model``, ``state_dict_ema``).
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "net", "model", "state_dict_ema")
+
+
+def _is_state_dict(value: object) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(isinstance(v, torch.Tensor) for v in value.values())
+
+
+def _unwrap_state_dict(payload: Mapping[str, Any]) -> Mapping[str, torch.Tensor] | None:
+    """The state dict inside ``payload``: ``payload`` itself, or the first of :data:`STATE_DICT_KEYS` holding one."""
+    if _is_state_dict(payload):
+        return payload
+    for key in STATE_DICT_KEYS:
+        if _is_state_dict(payload.get(key)):
+            return payload[key]
+    return None
+
+
+def _file_kind(path: Path) -> str:
+    """``zip`` (torch.save since 1.6), ``pickle`` (legacy torch.save / pickle), ``hdf5`` or ``unknown``, from the first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head.startswith(b"PK"):
+        return "zip"
+    if head.startswith(b"\x89HDF"):
+        return "hdf5"
+    if head[:1] == b"\x80" or head[:1] in (b"}", b"]", b"("):  # pickle protocol >= 2, or protocol 0/1 opcodes
+        return "pickle"
+    return "unknown"
 
 
 def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, strict: bool = True) -> list[str]:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openfer.checkpoints import check_state_dict, read_state_dict
+from openfer.keras_weights import read_keras_h5
 from openfer.models.registry import register_model
 
 #: Output channels and stride of the 13 depthwise-separable blocks (MobileNet paper, Table 1).
@@ -97,8 +98,16 @@ def load_mobilenet_weights(model: MobileNetV1, path: str | Path) -> list[str]:
     The classifier ``conv_preds`` and the layers beyond a truncated model's ``last_layer`` are skipped and
     reported; every other key and shape is checked through :mod:`openfer.checkpoints`, and any mismatch
     raises :class:`~openfer.errors.CheckpointError` listing them. ``module.`` prefixes are stripped.
+    A Keras HDF5 file (``.h5``, e.g. the Keras ImageNet ``mobilenet_1_0_224_tf_no_top.h5``) is converted
+    by :func:`openfer.keras_weights.read_keras_h5`; Keras keeps no BN step counters, so the model keeps its own.
     """
-    state, _ = read_state_dict(path)
+    if Path(path).suffix.lower() in (".h5", ".hdf5", ".keras"):
+        state = read_keras_h5(path, depthwise_layers={name for name in layer_names() if name.startswith("conv_dw_")})
+        for key, value in model.state_dict().items():
+            if key.endswith("num_batches_tracked"):
+                state.setdefault(key, value)
+    else:
+        state, _ = read_state_dict(path)
     state = {key.removeprefix("module."): value for key, value in state.items()}
     kept_layers = set(model.layers)
     all_layers = set(layer_names())
