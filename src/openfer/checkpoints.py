@@ -162,20 +162,27 @@ def pack_checkpoint(checkpoint: str | Path, output: str | Path, extra_metadata: 
     :func:`openfer.load_model` reads: the network's tensors plus the metadata needed to rebuild it
     (architecture, options, classes, input size, normalisation)."""
     state, meta = read_state_dict(checkpoint)
+    save_safetensors(state, output, {**packed_metadata(meta, checkpoint), **dict(extra_metadata or {})})
+    return Path(output)
+
+
+def packed_metadata(meta: Mapping[str, Any], source: str | Path) -> dict[str, Any]:
+    """What :func:`openfer.load_model` needs to rebuild a network, from a training checkpoint's
+    hyper-parameters or a packed file's metadata: architecture, options, classes, input size, normalisation."""
     if "model" not in meta:
-        raise CheckpointError(f"{checkpoint}: not an openfer training checkpoint (no 'model' hyper-parameter)")
-    channels, size = int(meta.get("channels", 1)), int(meta.get("image_size", 48))
-    metadata = {
+        raise CheckpointError(f"{source}: not an openfer checkpoint (no 'model' entry in its metadata)")
+    if meta.get("input_size"):
+        channels, size = int(meta["input_size"][0]), int(meta["input_size"][-1])
+    else:
+        channels, size = int(meta.get("channels", 1)), int(meta.get("image_size", 48))
+    return {
         "model": meta["model"],
         "model_options": dict(meta.get("model_options") or {}),
         "classes": list(meta.get("classes") or []),
         "input_size": [channels, size, size],
         "mean": float(meta.get("mean", 0.5)),
         "std": float(meta.get("std", 0.25)),
-        **dict(extra_metadata or {}),
     }
-    save_safetensors(state, output, metadata)
-    return Path(output)
 
 
 def pack_snapshot_ensemble(checkpoints: list[str | Path], output: str | Path, half: bool = True) -> Path:

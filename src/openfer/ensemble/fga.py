@@ -1,0 +1,104 @@
+"""FGA: genetic-algorithm feature fusion among networks of one architecture (FAML paper, §3.2, Algorithm 1).
+
+Averaging the feature maps of M networks is, when their layer inputs are about equal, the same as
+convolving with their averaged kernels (Eqs. 7-9), so a *fused* network takes the channel-wise mean of
+its parents' convolution weights. One FGA generation, for each fused network to produce:
+
+1. each well-trained network gets a selection probability from its training loss (lower loss, higher
+   probability: ``softmax(-loss)``, the paper leaves the formula open);
+2. ``num_selected`` distinct parents are drawn by roulette wheel with those probabilities;
+3. every convolution's weights (and bias) are averaged over the parents (Eq. 9).
+
+Layers the paper does not specify follow ``shared/reference/models.md`` §4.7: BatchNorm affine
+parameters and running statistics are averaged too; every other parameter (fully connected heads,
+attention blocks, fusion scalars) is taken from the parent with the lowest loss. Fused networks are
+then re-trained (they "cannot classify directly") together with freshly initialised ones, and the
+well-trained results feed the next generation: train them with ``--model.init_weights fused_i.safetensors``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Layers whose weights are averaged across parents (Eq. 9), and those whose statistics are averaged too.
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@dataclass
+class FusedNetwork:
+    """A fused network and where it came from: parent indices (best first) and their selection probabilities."""
+
+    network: nn.Module
+    parents: list[int]
+    probabilities: list[float]
+
+
+def selection_probabilities(losses: Sequence[float]) -> np.ndarray:
+    """Roulette-wheel probabilities from training losses: ``softmax(-loss)`` (lower loss, higher probability)."""
+    values = -np.asarray(losses, dtype=np.float64)
+    if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
+        raise ValueError(f"losses must be a non-empty list of finite numbers, got {list(losses)}")
+    weights = np.exp(values - values.max())
+    return weights / weights.sum()
+
+
+def fuse_networks(networks: Sequence[nn.Module], best: int = 0) -> nn.Module:
+    """A copy of ``networks[best]`` whose convolutions (and BatchNorms) hold the mean of all ``networks``.
+
+    Every network must have the same architecture (same module names, types and tensor shapes).
+    """
+    if not networks:
+        raise ValueError("fuse_networks needs at least one network")
+    reference = dict(networks[best].named_modules())
+    for index, network in enumerate(networks):
+        modules = dict(network.named_modules())
+        if modules.keys() != reference.keys() or any(type(modules[k]) is not type(reference[k]) for k in reference):
+            raise ValueError(f"network {index} has another architecture than network {best}")
+    fused = copy.deepcopy(networks[best])
+    averaged = [name for name, module in fused.named_modules() if isinstance(module, CONV_TYPES + NORM_TYPES)]
+    with torch.no_grad():
+        for name in averaged:
+            target = fused.get_submodule(name)
+            for key, tensor in list(target.named_parameters(recurse=False)) + list(target.named_buffers(recurse=False)):
+                if not tensor.is_floating_point():
+                    continue  # num_batches_tracked stays the best parent's
+                parts = [dict(n.get_submodule(name).state_dict())[key] for n in networks]
+                if any(p.shape != tensor.shape for p in parts):
+                    raise ValueError(f"{name}.{key}: shapes differ across networks")
+                tensor.copy_(torch.stack([p.float() for p in parts]).mean(0).to(tensor.dtype))
+    return fused
+
+
+def fga_generation(
+    networks: Sequence[nn.Module],
+    losses: Sequence[float],
+    num_fused: int,
+    num_selected: int = 3,
+    seed: int = 0,
+) -> list[FusedNetwork]:
+    """One FGA generation: ``num_fused`` networks, each fused from ``num_selected`` parents drawn by loss.
+
+    Parents of one fused network are distinct; draws are seeded, so a generation is reproducible.
+    """
+    if len(networks) != len(losses):
+        raise ValueError(f"{len(networks)} networks but {len(losses)} losses")
+    if not 1 <= num_selected <= len(networks):
+        raise ValueError(f"num_selected must be between 1 and {len(networks)}, got {num_selected}")
+    if num_fused < 1:
+        raise ValueError(f"num_fused must be at least 1, got {num_fused}")
+    probabilities = selection_probabilities(losses)
+    rng = np.random.default_rng(seed)
+    results = []
+    for _ in range(num_fused):
+        chosen = rng.choice(len(networks), size=num_selected, replace=False, p=probabilities)
+        parents = sorted((int(i) for i in chosen), key=lambda i: (losses[i], i))
+        fused = fuse_networks([networks[i] for i in parents], best=0)
+        results.append(FusedNetwork(fused, parents, [float(probabilities[i]) for i in parents]))
+    return results

@@ -1,0 +1,141 @@
+"""FGA (FAML paper, Algorithm 1): parents drawn by loss, convolutions averaged, fused networks re-trainable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from openfer.checkpoints import read_state_dict, save_safetensors
+from openfer.cli import main
+from openfer.ensemble.fga import fga_generation, fuse_networks, selection_probabilities
+from openfer.inference import load_model
+from openfer.models import create_model
+
+TINY = {"widths": [4, 8], "hidden": 8}
+
+
+def networks(count: int) -> list[nn.Module]:
+    nets = []
+    for seed in range(count):
+        torch.manual_seed(seed)
+        net = create_model("openfer_vgg", num_classes=7, **TINY)
+        for module in net.modules():  # non-trivial BN statistics, different per network
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+        nets.append(net)
+    return nets
+
+
+def test_selection_favours_low_loss() -> None:
+    p = selection_probabilities([0.5, 1.5, 1.0])
+    assert p.sum() == pytest.approx(1.0)
+    assert p[0] > p[2] > p[1]
+    np.testing.assert_allclose(p, np.exp([-0.5, -1.5, -1.0]) / np.exp([-0.5, -1.5, -1.0]).sum())
+    with pytest.raises(ValueError, match="finite"):
+        selection_probabilities([0.5, float("nan")])
+
+
+def test_fusion_averages_convolutions_and_batchnorm_and_keeps_the_best_head() -> None:
+    nets = networks(3)
+    fused = fuse_networks(nets, best=1)
+    modules = [dict(n.named_modules()) for n in nets]
+    checked = {"conv": 0, "norm": 0, "linear": 0}
+    for name, module in fused.named_modules():
+        if isinstance(module, nn.Conv2d):
+            expected = torch.stack([m[name].weight for m in modules]).mean(0)
+            torch.testing.assert_close(module.weight, expected)
+            checked["conv"] += 1
+        elif isinstance(module, nn.BatchNorm2d):
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                expected = torch.stack([getattr(m[name], key) for m in modules]).mean(0)
+                torch.testing.assert_close(getattr(module, key), expected)
+            checked["norm"] += 1
+        elif isinstance(module, nn.Linear):
+            assert torch.equal(module.weight, modules[1][name].weight)
+            checked["linear"] += 1
+    assert min(checked.values()) > 0, checked
+    # the parents are untouched
+    assert not torch.equal(next(nets[0].parameters()), next(fused.parameters()))
+
+
+def test_fusing_copies_of_one_network_gives_that_network() -> None:
+    net = networks(1)[0].eval()
+    fused = fuse_networks([net, net, net]).eval()
+    x = torch.randn(2, 1, 48, 48)
+    torch.testing.assert_close(fused(x), net(x))
+
+
+def test_other_architectures_are_refused() -> None:
+    other = create_model("openfer_vgg", num_classes=7, widths=[4, 8, 16], hidden=8)
+    with pytest.raises(ValueError, match="network 1 has another architecture"):
+        fuse_networks([networks(1)[0], other])
+
+
+def test_a_generation_is_seeded_draws_distinct_parents_and_prefers_low_loss() -> None:
+    nets = networks(6)
+    losses = [0.2, 3.0, 3.0, 3.0, 3.0, 0.3]
+    first = fga_generation(nets, losses, num_fused=20, num_selected=2, seed=1)
+    again = fga_generation(nets, losses, num_fused=20, num_selected=2, seed=1)
+    assert [f.parents for f in first] == [f.parents for f in again]
+    assert all(len(set(f.parents)) == 2 and losses[f.parents[0]] <= losses[f.parents[1]] for f in first)
+    drawn = np.bincount([i for f in first for i in f.parents], minlength=6)
+    assert drawn[0] + drawn[5] > drawn[1:5].sum()  # low-loss networks dominate the draws
+    with pytest.raises(ValueError, match="num_selected"):
+        fga_generation(nets, losses, num_fused=1, num_selected=7)
+
+
+def test_cli_writes_fused_files_that_load_and_fine_tune(tmp_path: Path, capsys) -> None:
+    paths = []
+    for index, net in enumerate(networks(3)):
+        path = tmp_path / f"net{index}.safetensors"
+        metadata = {"model": "openfer_vgg", "model_options": TINY, "classes": list(load_model().classes), "input_size": [1, 48, 48]}
+        save_safetensors(net.state_dict(), path, metadata)
+        paths.append(str(path))
+    out = tmp_path / "gen1"
+    code = main(["weights", "fga", *paths, "--losses", "0.5", "0.9", "0.7", "--fused", "2", "--select", "2", "--output-dir", str(out)])
+    assert code == 0
+    record = json.loads((out / "fga.json").read_text())
+    assert [f["file"] for f in record["fused"]] == ["fused_0.safetensors", "fused_1.safetensors"]
+    for entry in record["fused"]:
+        state, meta = read_state_dict(out / entry["file"])
+        assert meta["fga_parents"] == entry["parents"] and meta["model"] == "openfer_vgg"
+        model = load_model(out / entry["file"])  # loads as a model of its own
+        assert model.predict_proba(np.zeros((1, 48, 48), np.uint8)).shape == (1, 7)
+    # a training run can start from a fused file (the re-training step)
+    from openfer.engine.module import FERModule
+
+    module = FERModule(model="openfer_vgg", model_options=TINY, init_weights=str(out / "fused_0.safetensors"))
+    fused_state, _ = read_state_dict(out / "fused_0.safetensors")
+    assert torch.equal(module.net.state_dict()["features.0.weight"], fused_state["features.0.weight"])
+    assert main(["weights", "fga", *paths, "--losses", "0.5", "--output-dir", str(out)]) == 2
+    assert "--losses: 1 values for 3 networks" in capsys.readouterr().err
+
+
+def test_cli_measures_losses_on_a_dataset_when_none_are_given(tmp_path: Path, tiny_fer2013: Path, capsys) -> None:
+    paths = []
+    for index, net in enumerate(networks(3)):
+        path = tmp_path / f"net{index}.safetensors"
+        metadata = {"model": "openfer_vgg", "model_options": TINY, "classes": list(load_model().classes), "input_size": [1, 48, 48]}
+        save_safetensors(net.state_dict(), path, metadata)
+        paths.append(str(path))
+    out = tmp_path / "gen"
+    assert main(["weights", "fga", *paths, "--root", str(tiny_fer2013), "--fused", "1", "--output-dir", str(out)]) == 0
+    record = json.loads((out / "fga.json").read_text())
+    split = load_dataset_split(tiny_fer2013)
+    for path, loss in zip(paths, record["losses"]):
+        probabilities = load_model(path, tta="none").predict_proba(np.stack([split.image(i) for i in range(len(split))]))
+        expected = -np.log(probabilities[np.arange(len(split)), split.labels]).mean()
+        assert loss == pytest.approx(expected, rel=1e-4)
+    assert "cross-entropy" in capsys.readouterr().out
+
+
+def load_dataset_split(root: Path):
+    from openfer.data import load_dataset
+
+    return load_dataset("fer2013", root)["Training"]
