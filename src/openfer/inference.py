@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +23,17 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
 Faces = np.ndarray | Sequence[np.ndarray]
 
 TTA_MODES = ("none", "flip", "tencrop")
+PRECISIONS = ("fp32", "bf16", "auto")
 TENCROP_FRACTION = 0.9
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16), where bf16 inference pays off."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
@@ -54,7 +65,11 @@ class ExpressionModel:
 
     ``predict_proba`` takes uint8 face crops, (N, H, W) grey or (N, H, W, 3) RGB of any size (or a list
     of crops of different sizes) and returns an (N, len(classes)) array of probabilities.
-    ``tta`` averages the probabilities over views of each face (:func:`tta_views`).
+    ``tta`` averages the probabilities over views of each face (:func:`tta_views`); the views of a batch
+    go through the network together, ``batch_size`` images per forward pass.
+    ``precision``: ``"fp32"`` (default), ``"bf16"`` (bfloat16 autocast and channels_last: about 3x faster
+    on CPUs with AMX or AVX512-BF16, probabilities within about 1e-2 of fp32), or ``"auto"`` (bf16 where
+    the CPU computes it natively, see :func:`native_bf16`, else fp32).
     """
 
     def __init__(
@@ -68,6 +83,7 @@ class ExpressionModel:
         tta: str = "flip",
         batch_size: int = 256,
         name: str = "",
+        precision: str = "fp32",
     ) -> None:
         if tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
@@ -77,9 +93,21 @@ class ExpressionModel:
         self.mean, self.std, self.tta = mean, std, tta
         self.batch_size = batch_size
         self.name = name
+        self.bf16 = False
+        self.set_precision(precision)
+
+    def set_precision(self, precision: str) -> None:
+        """Switch between ``"fp32"``, ``"bf16"`` and ``"auto"`` inference (see the class notes)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
+        self.net = self.net.to(memory_format=torch.channels_last if self.bf16 else torch.contiguous_format)
 
     def __repr__(self) -> str:
-        return f"ExpressionModel({self.name or type(self.net).__name__}, classes={list(self.classes)}, input={self.channels}x{self.image_size}x{self.image_size}, tta={self.tta})"
+        return (
+            f"ExpressionModel({self.name or type(self.net).__name__}, classes={list(self.classes)}, "
+            f"input={self.channels}x{self.image_size}x{self.image_size}, tta={self.tta}{', bf16' if self.bf16 else ''})"
+        )
 
     def preprocess(self, faces: Faces) -> torch.Tensor:
         """uint8 crops -> a normalised float tensor (N, C, S, S)."""
@@ -103,18 +131,23 @@ class ExpressionModel:
     @torch.inference_mode()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits of preprocessed faces (one view; ``predict_proba`` averages the TTA views)."""
+        if self.bf16:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return logits_of(self.net(x.contiguous(memory_format=torch.channels_last))).float()
         return logits_of(self.net(x)).float()
 
-    @torch.inference_mode()
     def predict_proba(self, faces: Faces) -> np.ndarray:
         """Probabilities (N, len(classes)) for uint8 face crops of any size."""
         n = len(faces)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
+        views_per_face = {"none": 1, "flip": 2, "tencrop": 10}[self.tta]
+        step = max(1, self.batch_size // views_per_face)
         out = []
-        for start in range(0, n, self.batch_size):
-            views = tta_views(self.preprocess(faces[start : start + self.batch_size]), self.tta)
-            out.append((sum(torch.softmax(self.logits(v), dim=1) for v in views) / len(views)).numpy())
+        for start in range(0, n, step):
+            views = tta_views(self.preprocess(faces[start : start + step]), self.tta)
+            probabilities = torch.softmax(self.logits(torch.cat(views)), dim=1)
+            out.append(probabilities.view(len(views), -1, probabilities.shape[1]).mean(0).numpy())
         return np.concatenate(out).astype(np.float32)
 
     def predict(self, faces: Faces) -> list[str]:

@@ -168,10 +168,19 @@ def test_models_from_paths_names_and_the_missing_default(random_model_file: Path
         Recognizer()
 
 
-def test_default_backend_runs_weights_files_in_onnxruntime(random_model_file: Path, tmp_path: Path, monkeypatch) -> None:
+def test_default_backend_is_bf16_torch_on_native_bf16_cpus(random_model_file: Path, monkeypatch) -> None:
+    monkeypatch.setattr("openfer.recognize.models.native_bf16", lambda: True)
+    model = Recognizer(random_model_file, detector="haar").model
+    assert isinstance(model, ExpressionModel) and model.bf16
+    assert not Recognizer(random_model_file, detector="haar", backend="torch").model.bf16
+    assert Recognizer(random_model_file, detector="haar", backend="torch-bf16").model.bf16
+
+
+def test_default_backend_elsewhere_runs_weights_files_in_onnxruntime(random_model_file: Path, tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("onnxruntime")
     from openfer.export import OnnxExpressionModel
 
+    monkeypatch.setattr("openfer.recognize.models.native_bf16", lambda: False)
     monkeypatch.setenv("OPENFER_CACHE", str(tmp_path))
     recognizer = Recognizer(random_model_file, detector="haar")
     assert isinstance(recognizer.model, OnnxExpressionModel)

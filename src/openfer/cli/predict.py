@@ -45,7 +45,12 @@ def add_recognizer_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose the model, backend, detector and face crop (shared with ``serve``)."""
     parser.add_argument("--model", action="append", help="weights/checkpoint/.onnx file or registered name; repeat for an ensemble (default: the shipped model)")
     parser.add_argument("--checkpoint", help="weights for a registered model name given with --model")
-    parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="auto: onnxruntime when installed")
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "onnx", "torch", "torch-bf16"),
+        default="auto",
+        help="auto: torch-bf16 on CPUs with native bf16 (AMX/AVX512-BF16), else onnxruntime when installed, else torch",
+    )
     parser.add_argument("--detector", default="auto", help="face detector: auto, yunet, haar, dlib-hog, dlib-cnn")
     parser.add_argument("--margin", type=float, default=0.1, help="margin around each face box, as a fraction of its side")
     parser.add_argument("--no-align", action="store_true", help="do not turn faces upright by their eye landmarks")
