@@ -1,6 +1,7 @@
 """Accuracy of the shipped default model through the public API only.
 
-FER2013 PrivateTest (3,589 faces) with and without flip test-time augmentation, and CK+48 on the six
+FER2013 PrivateTest (3,589 faces) without test-time augmentation, with flip (the default) and ten-crop,
+and in bf16 (what the recogniser runs on CPUs with native bf16), and CK+48 on the six
 classes it shares with FER2013 (contempt dropped), the model never trained on CK+.
 
     python benchmarks/default_model_accuracy.py [--shared ../shared] [--weights PATH]
@@ -10,8 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
-import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,13 +21,8 @@ import openfer
 from openfer import labels
 from openfer.data import load_dataset
 
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown CPU"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import bf16_note, cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
 
 
 def accuracy(model: openfer.ExpressionModel, images: np.ndarray, targets: np.ndarray) -> tuple[float, float, float]:
@@ -48,10 +43,10 @@ def main() -> None:
 
     rows = []
     private = load_dataset("fer2013", datasets / "fer2013")["PrivateTest"]
-    for tta in ("none", "flip"):
-        model = openfer.load_model(args.weights, tta=tta)
+    for tta, precision in (("none", "fp32"), ("flip", "fp32"), ("tencrop", "fp32"), ("flip", "bf16")):
+        model = openfer.load_model(args.weights, tta=tta, precision=precision)
         acc, bal, sec = accuracy(model, private.images, private.labels)
-        rows.append((f"FER2013 PrivateTest (tta={tta})", len(private), acc, bal, sec))
+        rows.append((f"FER2013 PrivateTest (tta={tta}, {precision})", len(private), acc, bal, sec))
 
     ck_root = datasets / "ckplus48"
     if ck_root.is_dir():
@@ -64,7 +59,7 @@ def main() -> None:
         acc, bal, sec = accuracy(model, images, target[keep])
         rows.append(("CK+48, 6 shared classes (tta=flip)", len(keep), acc, bal, sec))
 
-    print(f"# default model accuracy — {datetime.date.today()} — {cpu_name()} — torch via openfer {openfer.__version__}")
+    print(f"# default model accuracy — {datetime.date.today()} — {cpu_name()}, {bf16_note()} — torch via openfer {openfer.__version__}")
     print(f"# command: python benchmarks/default_model_accuracy.py{' --weights ' + args.weights if args.weights else ''}")
     print("| data | faces | accuracy | balanced accuracy | seconds |")
     print("|---|---:|---:|---:|---:|")

@@ -1,4 +1,4 @@
-"""Recogniser speed: openfer (onnxruntime and PyTorch backends) against the ``fer`` package, same images.
+"""Recogniser speed: openfer (its three backends) against the ``fer`` package, same images.
 
 Two measures, each the median of ``--repeats`` timed runs after one warm-up run:
 
@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import bf16_note, cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFIER_PHOTO = "2008_002470.jpg"  # six faces of 29-42 px
@@ -74,7 +76,7 @@ def openfer_rows(photos: Path, weights: Path, repeats: int) -> tuple[list[dict],
 
     paths = photo_paths(photos)
     rows, boxes = [], []
-    for backend in ("onnx", "torch"):
+    for backend in ("torch-bf16", "onnx", "torch"):
         recognizer = Recognizer(weights, backend=backend)
         faces = 0
 
@@ -114,16 +116,6 @@ def fer_row(python: str | None, photos: Path, repeats: int, boxes: list[list[int
     return {"tool": f"fer {version} (TFLite, Haar cascade)", **result}
 
 
-def cpu_name() -> str:
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except FileNotFoundError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=Path, default=Path(os.environ.get("OPENFER_SHARED", REPO.parent / "shared")) / "photos")
@@ -149,7 +141,7 @@ def main() -> None:
     peer = fer_row(args.fer_python, args.photos, args.repeats, boxes)
     load = os.getloadavg()
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"date: {datetime.datetime.now():%Y-%m-%d %H:%M}; CPU: {cpu_name()}, {os.cpu_count()} cores; load average at the end: {load[0]:.1f}")
+    print(f"date: {datetime.datetime.now():%Y-%m-%d %H:%M}; CPU: {cpu_name()}, {os.cpu_count()} cores, {bf16_note()}; load average at the end: {load[0]:.1f}")
     print(f"model: {weights.name}{note}; photos: {len(photo_paths(args.photos))} from {args.photos}; classifier photo: {CLASSIFIER_PHOTO} ({len(boxes)} faces)\n")
     print("| pipeline | faces found | images / s | faces / s | speed vs fer (faces / s) | classifier ms / face | classifier speed vs fer |")
     print("|---|---|---|---|---|---|---|")

@@ -19,8 +19,6 @@ import copy
 import datetime
 import logging
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,20 +34,11 @@ from openfer.engine.module import FERModule
 from openfer.inference import DEFAULT_WEIGHTS, ExpressionModel, load_model
 from openfer.models.registry import create_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import bf16_note, cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "configs" / "openfer_vgg_fer2013.yaml"
-
-
-def cpu_name() -> str:
-    """The CPU model name from lscpu (``platform.processor()`` where lscpu is missing)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or platform.machine()
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 class StepTimer(L.Callback):
@@ -149,7 +138,7 @@ def main() -> None:
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"date: {datetime.datetime.now():%Y-%m-%d %H:%M}; CPU: {cpu_name()}, {os.cpu_count()} cores; load average at the end: {load:.1f}")
+    print(f"date: {datetime.datetime.now():%Y-%m-%d %H:%M}; CPU: {cpu_name()}, {os.cpu_count()} cores, {bf16_note()}; load average at the end: {load:.1f}")
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), lightning {L.__version__}, onnxruntime {onnxruntime.__version__}")
     print(f"model: openfer_vgg ({weights}); batch {args.batch_size} for training, {args.inference_batch_size} for inference\n")
     baseline = {kind: value for kind, label, value in rows if label in ("fp32", "eager fp32")}
