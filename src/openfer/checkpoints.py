@@ -185,42 +185,34 @@ def packed_metadata(meta: Mapping[str, Any], source: str | Path) -> dict[str, An
     }
 
 
-def pack_snapshot_ensemble(checkpoints: list[str | Path], output: str | Path, half: bool = True) -> Path:
-    """Several training checkpoints of one architecture -> one ``snapshot_ensemble`` safetensors file.
+def pack_ensemble(checkpoints: list[str | Path], output: str | Path, half: bool = True) -> Path:
+    """Several trained networks of one architecture -> one ``average_ensemble`` safetensors file.
 
-    Every checkpoint must share the model, its options, classes and input; tensors are stored as
-    ``members.<i>.<key>``, floating-point ones in float16 when ``half`` (halving the file; loading
-    casts back to float32).
+    ``checkpoints``: Lightning training checkpoints or packed ``.safetensors`` files (independent runs or
+    snapshots of one run). All must share the model, its options, classes, input and normalisation.
+    Tensors are stored as ``members.<i>.<key>``, floating-point ones in float16 when ``half`` (halving the
+    file; loading casts back to float32).
     """
     if len(checkpoints) < 2:
-        raise CheckpointError("a snapshot ensemble needs at least two checkpoints")
+        raise CheckpointError("an ensemble needs at least two checkpoints")
     states, metas = zip(*(read_state_dict(c) for c in checkpoints))
-    keys = ("model", "model_options", "classes", "image_size", "channels", "mean", "std")
-    first = {k: metas[0].get(k) for k in keys}
-    if first["model"] is None:
-        raise CheckpointError(f"{checkpoints[0]}: not an openfer training checkpoint (no 'model' hyper-parameter)")
-    for path, meta in zip(checkpoints[1:], metas[1:]):
-        differing = [k for k in keys if meta.get(k) != first[k]]
+    packed = [packed_metadata(meta, path) for meta, path in zip(metas, checkpoints)]
+    for path, meta in zip(checkpoints[1:], packed[1:]):
+        differing = [k for k in packed[0] if meta[k] != packed[0][k]]
         if differing:
             raise CheckpointError(f"{path}: differs from {checkpoints[0]} in {', '.join(differing)}")
+    if packed[0]["model"] == "average_ensemble":
+        raise CheckpointError(f"{checkpoints[0]}: already an ensemble; list its member checkpoints instead")
     tensors = {
         f"members.{i}.{k}": v.half() if half and v.is_floating_point() else v
         for i, state in enumerate(states)
         for k, v in state.items()
     }
-    size = int(first["image_size"] or 48)
     metadata = {
-        "model": "snapshot_ensemble",
-        "model_options": {
-            "member": first["model"],
-            "members": len(checkpoints),
-            "member_options": dict(first["model_options"] or {}),
-        },
-        "classes": list(first["classes"] or []),
-        "input_size": [int(first["channels"] or 1), size, size],
-        "mean": float(first["mean"] if first["mean"] is not None else 0.5),
-        "std": float(first["std"] if first["std"] is not None else 0.25),
-        "members": [str(c) for c in checkpoints],
+        **packed[0],
+        "model": "average_ensemble",
+        "model_options": {"member": packed[0]["model"], "members": len(checkpoints), "member_options": packed[0]["model_options"]},
+        "members": [Path(c).name for c in checkpoints],
     }
     save_safetensors(tensors, output, metadata)
     return Path(output)

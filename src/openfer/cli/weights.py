@@ -12,7 +12,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--checkpoint", required=True)
     pack.add_argument("--output", required=True)
     pack.set_defaults(handler=run_pack)
-    ensemble = commands.add_parser("ensemble", help="several checkpoints of one architecture -> one snapshot-ensemble safetensors")
+    ensemble = commands.add_parser(
+        "ensemble", help="several trained networks of one architecture -> one probability-averaging ensemble file (float16)"
+    )
     ensemble.add_argument("checkpoints", nargs="+")
     ensemble.add_argument("--output", required=True)
     ensemble.set_defaults(handler=run_ensemble)
@@ -45,9 +47,9 @@ def run_pack(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def run_ensemble(args: argparse.Namespace, rest: list[str]) -> int:
-    from openfer.checkpoints import pack_snapshot_ensemble
+    from openfer.checkpoints import pack_ensemble
 
-    path = pack_snapshot_ensemble(args.checkpoints, args.output)
+    path = pack_ensemble(args.checkpoints, args.output)
     print(f"wrote {path}")
     return 0
 

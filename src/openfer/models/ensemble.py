@@ -1,7 +1,9 @@
-"""Snapshot ensembles: several trained copies of one architecture behind one ``nn.Module``.
+"""Probability-averaging ensembles: several trained networks of one architecture behind one ``nn.Module``.
 
-Huang et al., 2017, "Snapshot Ensembles: Train 1, get M for free": the networks at the ends of
-successive learning-rate cycles are averaged in probability space.
+The members may be independent training runs (different seeds: the shipped default model) or the
+snapshots at the ends of successive learning-rate cycles of one run (Huang et al., 2017, "Snapshot
+Ensembles: Train 1, get M for free"). Their softmax probabilities are averaged (NOI / averaging in the
+FAML paper's terms); ``openfer weights ensemble`` packs such a file and ``openfer.load_model`` reads it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ class ProbabilityAverage(nn.Module):
         return torch.log(probabilities.clamp_min(1e-12))
 
 
-@register_model("snapshot_ensemble", paper="Huang et al., 2017, Snapshot Ensembles")
-def snapshot_ensemble(
+@register_model("average_ensemble", paper="probability averaging; Huang et al., 2017, Snapshot Ensembles")
+def average_ensemble(
     num_classes: int = 7, member: str = "openfer_vgg", members: int = 2, member_options: dict[str, Any] | None = None
 ) -> ProbabilityAverage:
-    """``members`` copies of registered model ``member`` (built with ``member_options``)."""
+    """``members`` copies of registered model ``member`` (built with ``member_options``), probabilities averaged."""
     return ProbabilityAverage([create_model(member, num_classes=num_classes, **(member_options or {})) for _ in range(members)])

@@ -1,0 +1,66 @@
+"""Packed ensembles (``openfer weights ensemble``): members averaged in probability, float16 storage, checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from openfer.checkpoints import pack_ensemble, read_state_dict, save_safetensors
+from openfer.cli import main
+from openfer.errors import CheckpointError
+from openfer.inference import load_model
+from openfer.labels import FER2013
+from openfer.models import create_model
+
+TINY = {"widths": [4, 8], "hidden": 8}
+
+
+def member(path: Path, seed: int, **options) -> Path:
+    torch.manual_seed(seed)
+    net = create_model("openfer_vgg", num_classes=7, **{**TINY, **options})
+    metadata = {"model": "openfer_vgg", "model_options": {**TINY, **options}, "classes": list(FER2013), "input_size": [1, 48, 48]}
+    save_safetensors(net.state_dict(), path, metadata)
+    return path
+
+
+@pytest.fixture()
+def faces() -> np.ndarray:
+    return np.random.default_rng(1).integers(0, 256, (5, 48, 48), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_an_ensemble_averages_its_members_probabilities(tmp_path: Path, faces: np.ndarray, half: bool) -> None:
+    members = [member(tmp_path / f"m{i}.safetensors", seed=i) for i in range(3)]
+    packed = pack_ensemble(members, tmp_path / "ensemble.safetensors", half=half)
+    state, meta = read_state_dict(packed)
+    assert meta["model"] == "average_ensemble" and meta["model_options"]["members"] == 3
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16 if half else torch.float32}
+    for tta in ("none", "flip"):
+        expected = np.mean([load_model(m, tta=tta).predict_proba(faces) for m in members], axis=0)
+        got = load_model(packed, tta=tta).predict_proba(faces)
+        np.testing.assert_allclose(got, expected, atol=2e-3 if half else 1e-5)
+    assert load_model(packed).classes == FER2013
+
+
+def test_members_must_share_architecture_and_classes(tmp_path: Path) -> None:
+    a = member(tmp_path / "a.safetensors", 0)
+    wide = member(tmp_path / "wide.safetensors", 1, hidden=16)
+    with pytest.raises(CheckpointError, match="wide.safetensors: differs from .*a.safetensors in model_options"):
+        pack_ensemble([a, wide], tmp_path / "x.safetensors")
+    with pytest.raises(CheckpointError, match="at least two"):
+        pack_ensemble([a], tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_cli_packs_an_ensemble_and_refuses_nesting(tmp_path: Path, capsys) -> None:
+    members = [str(member(tmp_path / f"m{i}.safetensors", seed=i)) for i in range(2)]
+    out = tmp_path / "e.safetensors"
+    assert main(["weights", "ensemble", *members, "--output", str(out)]) == 0
+    assert main(["weights", "ensemble", str(out), members[0], "--output", str(tmp_path / "e2.safetensors")]) == 2
+    assert "m0.safetensors: differs from" in capsys.readouterr().err
+    assert main(["weights", "ensemble", str(out), str(out), "--output", str(tmp_path / "e3.safetensors")]) == 2
+    assert "already an ensemble" in capsys.readouterr().err
+    assert not (tmp_path / "e2.safetensors").exists() and not (tmp_path / "e3.safetensors").exists()
