@@ -1,0 +1,151 @@
+"""The model zoo trained here: each seed model's CPU-scale recipe on FER2013, scored on PrivateTest.
+
+For every ``configs/<model>_fer2013_cpu.yaml`` (or the models named with ``--models``) this trains the
+recipe with ``openfer train`` into ``runs/zoo/<model>`` (resumable: a run cut off continues with
+``--resume last`` the next time), evaluates its best checkpoint (selected on PublicTest) on PrivateTest
+without test-time augmentation, counts parameters and MACs at the recipe's input size, and prints a
+table beside the figures the papers report and the papers' settings. Results accumulate in
+``runs/zoo/results.jsonl``; ``--table-only`` prints the table from it without training.
+
+    python benchmarks/zoo_cpu.py [--models resnet18 dan ...] [--table-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import bf16_note, cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
+
+REPO = Path(__file__).resolve().parents[1]
+RUNS = REPO / "runs" / "zoo"
+
+#: What each paper reports and in which setting (shared/reference/models.md; docs/models/*.md).
+REPORTED = {
+    "dan": ("RAF-DB 89.70, AffectNet-7 65.69 (no FER2013 figure)", "224 px, ResNet-18 pretrained on MS-Celeb-1M"),
+    "dpsan": ("CK+ 93.26, FERPlus 87.63 (no FER2013 figure)", "96 px global + 4 crops, two ResNet-18s"),
+    "gclnet": ("RAF-DB 85.07, CK+ 99.35 (no FER2013 figure)", "224 px, ResNet-34 pre-trained on 50k pooled faces"),
+    "faml": ("RAF-DB 90.32, AffectNet-7 65.83 (no FER2013 figure)", "224 px, ResNet-18 pretrained on MS-Celeb-1M"),
+    "resemotenet": ("FER2013 79.79 claimed; 78.08 authors' checkpoint; 82 re-trained", "64 px, 3 channels, from scratch, 80 epochs"),
+    "rmn": ("FER2013 74.14", "224 px, ResNet-34 trunk with masking blocks"),
+    "pattlite": ("FER2013 92.5 claimed; 77 re-run", "224 px, ImageNet MobileNetV1"),
+    "emonext_tiny": ("FER2013 73.34", "224 px, ImageNet-22k ConvNeXt-T"),
+    "resnet18": ("RAF-DB 85.40 (ImageNet) / 88.62 (MS-Celeb-1M), FAML paper", "224 px, pretrained"),
+    "mobilenet_v1": ("(backbone of PAtt-Lite; no FER figure)", "224 px, ImageNet"),
+}
+
+
+def recipes(models: list[str] | None) -> dict[str, Path]:
+    """Model name -> its CPU recipe."""
+    found = {p.name.removesuffix("_fer2013_cpu.yaml"): p for p in sorted((REPO / "configs").glob("*_fer2013_cpu.yaml"))}
+    if models:
+        unknown = [m for m in models if m not in found]
+        if unknown:
+            raise SystemExit(f"no CPU recipe for {', '.join(unknown)}; available: {', '.join(found)}")
+        return {m: found[m] for m in models}
+    return found
+
+
+def train(name: str, recipe: Path) -> float:
+    """Train (or finish) the recipe; returns the wall seconds of this invocation (0 when already done)."""
+    run_dir = RUNS / name
+    done = run_dir / "done.json"
+    if done.is_file():
+        return 0.0
+    command = [sys.executable, "-m", "openfer", "train", "--config", str(recipe), "--run_dir", str(run_dir),
+               "--trainer.enable_progress_bar", "false", "--resume", "last"]  # fmt: skip
+    run_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(run_dir / "train.log", "a") as log:
+        code = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
+    seconds = time.perf_counter() - start
+    spent = run_dir / "train_seconds.json"
+    total = (json.loads(spent.read_text())["seconds"] if spent.is_file() else 0.0) + seconds
+    spent.write_text(json.dumps({"seconds": total}))
+    if code != 0:
+        raise SystemExit(f"{name}: training failed (exit {code}); see {run_dir / 'train.log'}")
+    done.write_text(json.dumps({"seconds": total, "finished": datetime.datetime.now().isoformat(timespec="minutes")}))
+    return seconds
+
+
+def score(name: str, recipe: Path) -> dict:
+    """PrivateTest accuracy of the best checkpoint, parameters, MACs and training time."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from openfer.data import load_dataset
+    from openfer.engine.evaluate import evaluate
+    from openfer.inference import load_model
+
+    config = yaml.safe_load(recipe.read_text())
+    data = config["data"]
+    root = (REPO / data["root"]).resolve() if not Path(data["root"]).is_absolute() else Path(data["root"])
+    checkpoint = RUNS / name / "checkpoints" / "best.ckpt"
+    model = load_model(checkpoint, tta="none")
+    report = evaluate(model, load_dataset(data["dataset"], root)["PrivateTest"], dataset="fer2013")
+    net = model.net.float().eval()
+    params = sum(p.numel() for p in net.parameters())
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.zeros(1, model.channels, model.image_size, model.image_size))
+    seconds = json.loads((RUNS / name / "done.json").read_text())["seconds"]
+    return {
+        "model": name,
+        "recipe": str(recipe.relative_to(REPO)),
+        "input": model.image_size,
+        "epochs": config["trainer"]["max_epochs"],
+        "accuracy": report.accuracy,
+        "balanced_accuracy": report.balanced_accuracy,
+        "params": params,
+        "macs": counter.get_total_flops() / 2,
+        "train_minutes": seconds / 60,
+        "date": datetime.date.today().isoformat(),
+        "cpu": f"{cpu_name()}, {os.cpu_count()} cores, {bf16_note()}",
+    }
+
+
+def print_table(rows: dict[str, dict]) -> None:
+    print("| model | recipe | input | epochs | PrivateTest acc. | balanced | params | MACs | train time | paper reports | paper's setting |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for name, row in rows.items():
+        reported, setting = REPORTED.get(name, ("", ""))
+        print(
+            f"| `{name}` | `{row['recipe']}` | {row['input']} | {row['epochs']} | {100 * row['accuracy']:.2f} % "
+            f"| {100 * row['balanced_accuracy']:.2f} % | {row['params'] / 1e6:.2f} M | {row['macs'] / 1e9:.3f} G "
+            f"| {row['train_minutes']:.0f} min | {reported} | {setting} |"
+        )
+    machines = sorted({row["cpu"] for row in rows.values()})
+    print(f"\nmeasured {', '.join(sorted({r['date'] for r in rows.values()}))} on {'; '.join(machines)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", help="models to run (default: every *_fer2013_cpu.yaml recipe)")
+    parser.add_argument("--table-only", action="store_true", help="print the table from runs/zoo/results.jsonl")
+    args = parser.parse_args()
+    results = RUNS / "results.jsonl"
+    rows: dict[str, dict] = {}
+    if results.is_file():
+        for line in results.read_text().splitlines():
+            row = json.loads(line)
+            rows[row["model"]] = row
+    if not args.table_only:
+        for name, recipe in recipes(args.models).items():
+            train(name, recipe)
+            rows[name] = score(name, recipe)
+            with open(results, "a") as handle:
+                handle.write(json.dumps(rows[name]) + "\n")
+            print(f"{name}: {100 * rows[name]['accuracy']:.2f} % in {rows[name]['train_minutes']:.0f} min", flush=True)
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
