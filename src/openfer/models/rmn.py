@@ -5,16 +5,23 @@ A ResNet-34 whose four stages are each followed by a masking block: a U-Net (con
 residual blocks with max-pooling, expanding path of transposed convolutions with skip concatenations) of
 depth 4, 3, 2, 1 after ``layer1`` ... ``layer4``. Its output ``m`` re-weights the stage's features with
 the attention-residual rule ``x * (1 + m)``, so a mask can emphasise features but never erase them.
+
+The authors' released checkpoints (e.g. ``resmasking_dropout1_rot30_2019Nov17_14.33``, FER2013) load with
+:func:`load_authors_checkpoint`, which renames their keys with :func:`convert_authors_state_dict`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from pathlib import Path
+from typing import Literal, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openfer.checkpoints import check_state_dict, read_state_dict
+from openfer.errors import CheckpointError
 from openfer.models.backbones.resnet import WIDTHS, BasicBlock, ResNet, init_conv_bn, resnet
 from openfer.models.registry import register_model
 
@@ -88,6 +95,88 @@ class ResidualMaskingNetwork(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+# The authors' key layout (phamquiluan/ResidualMaskingNetwork: models/resmasking.py ``ResMasking`` /
+# ``resmasking_dropout1``, models/masking.py ``Masking1`` ... ``Masking4``, models/resnet.py ``ResNet``):
+#   trunk          conv1.*, bn1.*, layer{1-4}.{b}.*                    -> backbone.<same>
+#   classifier     fc.1.*  (Sequential(Dropout(0.4), Linear(512, 7)))  -> fc.1.*
+#   masking block  mask{k}.* (k = 1..4, U-Net depth d = 4, 3, 2, 1)    -> masks.{k-1}.*, inside which
+#     conv{i}                  (i = 1..d, contracting path)             -> down.{i-1}
+#     up_pool{d+1+j}, conv{d+1+j}  (j = 0..d-2, expanding path)        -> up_pool.{j}, up.{j}
+#     conv{2d}                 (last residual block)                    -> out
+#     downsample{n}            (n = 1..2d): the shortcut of conv{n}, registered a second time, so its
+#                              tensors also appear as conv{n}.downsample.* -> dropped once checked equal
+_AUTHORS_TRUNK = ("conv1", "bn1", "layer1", "layer2", "layer3", "layer4")
+_AUTHORS_MASK = re.compile(r"mask(\d+)")
+_AUTHORS_DUPLICATE = re.compile(r"mask(\d+)\.downsample(\d+)\.(.+)")
+
+
+def _authors_mask_names(depth: int) -> dict[str, str]:
+    """The authors' submodule names inside a masking block of ``depth`` levels -> ours (:class:`MaskingBlock`)."""
+    names = {f"conv{i + 1}": f"down.{i}" for i in range(depth)}
+    for j in range(depth - 1):
+        names[f"up_pool{depth + 1 + j}"] = f"up_pool.{j}"
+        names[f"conv{depth + 1 + j}"] = f"up.{j}"
+    names[f"conv{2 * depth}"] = "out"
+    return names
+
+
+def convert_authors_state_dict(
+    state: Mapping[str, torch.Tensor], *, source: str = "authors' state dict"
+) -> dict[str, torch.Tensor]:
+    """Rename a state dict of the authors' ``resmasking_dropout1`` to the keys of :class:`ResidualMaskingNetwork`.
+
+    The trunk moves under ``backbone.``, ``mask1`` ... ``mask4`` become ``masks.0`` ... ``masks.3`` with their
+    blocks renamed (see the table above), and ``fc`` is kept. Each duplicate shortcut entry
+    ``mask{k}.downsample{n}.*`` is dropped after checking that it equals ``mask{k}.conv{n}.downsample.*``;
+    a differing one raises :class:`~openfer.errors.CheckpointError` naming ``source``. A duplicate without its
+    kept copy, and any key outside the authors' layout, is passed through unchanged so that the strict check
+    of :func:`load_authors_checkpoint` reports it.
+    """
+    converted: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        head, _, rest = key.partition(".")
+        duplicate = _AUTHORS_DUPLICATE.fullmatch(key)
+        mask = _AUTHORS_MASK.fullmatch(head)
+        if duplicate is not None:
+            index, block, leaf = duplicate.groups()
+            kept = state.get(f"mask{index}.conv{block}.downsample.{leaf}")
+            if kept is None:
+                converted[key] = value
+            elif kept.shape != value.shape or not torch.equal(kept, value):
+                raise CheckpointError(
+                    f"{source}: {key} differs from mask{index}.conv{block}.downsample.{leaf}; the authors' model "
+                    "registers one shortcut under both names, so the two must hold the same tensor"
+                )
+        elif head in _AUTHORS_TRUNK:
+            converted[f"backbone.{key}"] = value
+        elif mask is not None and 1 <= int(mask.group(1)) <= len(MASK_DEPTHS):
+            index = int(mask.group(1))
+            block, _, leaf = rest.partition(".")
+            ours = _authors_mask_names(MASK_DEPTHS[index - 1]).get(block)
+            converted[f"masks.{index - 1}.{ours}.{leaf}" if ours is not None else key] = value
+        else:
+            converted[key] = value
+    return converted
+
+
+def load_authors_checkpoint(model: ResidualMaskingNetwork, path: str | Path) -> list[str]:
+    """Load a checkpoint saved by the authors' trainer (``{"net": state_dict, ...}``) into ``model``.
+
+    The file is read with :func:`openfer.checkpoints.read_state_dict` (tensors only; ``net`` and DataParallel
+    ``module.`` prefixes unwrapped), renamed by :func:`convert_authors_state_dict` (duplicate shortcuts
+    checked equal), and every key and shape is checked against ``model`` with
+    :func:`openfer.checkpoints.check_state_dict` (strict) before loading: any mismatch raises
+    :class:`~openfer.errors.CheckpointError` naming the file. ``model`` must match ``resmasking_dropout1``:
+    ``rmn(num_classes=7, in_channels=3)``; the authors' masks use ``mask_activation="softmax"`` (the default).
+    Returns the authors' keys that were not loaded: the duplicate shortcut entries, each equal to a loaded one.
+    """
+    state, _ = read_state_dict(path)
+    converted = convert_authors_state_dict(state, source=str(path))
+    check_state_dict(model, converted, str(path), strict=True)
+    model.load_state_dict(converted, strict=True)
+    return [key for key in state if _AUTHORS_DUPLICATE.fullmatch(key)]
+
+
 @register_model(
     "rmn",
     input_size=(3, 224, 224),
@@ -103,5 +192,7 @@ def rmn(
     """Residual Masking Network (137,796,423 parameters for 7 classes; 21.9 GMACs at 224 x 224).
 
     ``backbone_weights``: a user-held torchvision-layout ResNet-34 checkpoint (ImageNet upstream).
+    The authors' trained checkpoints (``resmasking_dropout1``, e.g. their FER2013
+    ``resmasking_dropout1_rot30_2019Nov17_14.33``) load into ``rmn()`` with :func:`load_authors_checkpoint`.
     """
     return ResidualMaskingNetwork(num_classes, in_channels, dropout, mask_activation, backbone_weights)
