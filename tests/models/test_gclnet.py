@@ -1,4 +1,5 @@
-"""GCLNet: ACmix size, the deploy-time fusion of the asymmetric blocks, training on FER2013."""
+"""GCLNet: ACmix and MGC sizes, parameters and MACs against the paper, the deploy-time fusion of the asymmetric
+blocks, training on FER2013."""
 
 from __future__ import annotations
 
@@ -19,22 +20,64 @@ def test_acmix_size_matches_the_authors_code() -> None:
     assert _count(ACmix(64, 64, heads=4)) == 3 * 4160 + 48 + 108 + 5184 + 2 == 17_822
 
 
-def test_sizes_after_fuse(macs) -> None:
+# GCLNet paper, §4.5 (thop, test-time form, 224 x 224): ResNet-34 3678.23 M, + LFA 3911.05 M, + MGC 3905.07 M.
+PAPER_R34_MACS = 3678.23e6
+PAPER_LFA_MACS = 3911.05e6 - PAPER_R34_MACS  # 232.82 M
+PAPER_MGC_MACS = 3905.07e6 - PAPER_R34_MACS  # 226.84 M ("+ MGC" read as ResNet-34 + MGC alone)
+HW = 56 * 56  # F is 64 x 56 x 56
+
+
+def test_sizes_after_fuse() -> None:
     with torch.device("meta"):
         model = create_model("gclnet", num_classes=7)
         resnet34 = create_model("resnet34", num_classes=7)
     # GCLNet paper, Fig. 14: ResNet-34 21.29 M.
     assert _count(resnet34) == 21_288_263
-    # Multi-scale part (Eq. 2): 1x1 conv on 16 channels + six 3x3 convs, each with BN; then ACmix.
-    assert _count(model.global_branch) == 16 * 16 + 6 * 16 * 16 * 9 + 7 * 32 + 17_822 == 32_126
+    # MGC, default global_width 128: four branches 32 (= c/2) wide on the 16-channel groups of F: 1x1 16->32,
+    # three first 3x3 convs 16->32, three stacked 3x3 convs 32->32, each with BN (2 x 32); then ACmix 128 -> 64
+    # (q, k, v 3 x (128 x 64 + 64); conv_p 48; fc 108; shift conv 5,184; 2 rates).
+    multi_scale = 16 * 32 + 3 * 16 * 32 * 9 + 3 * 32 * 32 * 9 + 7 * 2 * 32
+    acmix = 3 * (128 * 64 + 64) + 48 + 108 + 64 * 9 * 9 + 2
+    assert _count(model.global_branch.scales) == multi_scale == 42_432
+    assert _count(model.global_branch.acmix) == acmix == 30_110
+    assert _count(model.global_branch) == 72_542
+    # Paper, §4.5: "The MGC module introduces only 0.07 M" (here +3.6 %).
+    assert abs(_count(model.global_branch) - 70_000) <= 0.1 * 70_000
     # LFA in training form: 8 ACBs of 3x3 + 1x3 + 3x1 kernels, 64 -> 64.
     assert _count(model.local_branch) == 8 * 64 * 64 * (9 + 3 + 3) == 491_520
     model.fuse()
     # LFA deploy form: 8 convs 64 -> 64, 3x3, no bias (paper: LFA 0.29 M, 21.29 -> 21.58 M).
     assert _count(model.local_branch) == 294_912
-    assert _count(model) == _count(resnet34) + 294_912 + _count(model.global_branch)
-    # The LFA convs cost 8 x 28^2 x 64 x 64 x 9 MACs at 224 (paper: 3678.23 -> 3911.05 M with thop).
-    assert macs(_fused_lfa, (64, 56, 56)) == 8 * 28 * 28 * 64 * 64 * 9
+    assert _count(model) == 21_288_263 + 294_912 + 72_542 == 21_655_717
+
+
+def test_literal_eq2_width_is_still_available() -> None:
+    with torch.device("meta"):
+        narrow = create_model("gclnet", num_classes=7, global_width=64)
+    # Eq. 2 with 16-wide branches: 1x1 on 16 channels + six 3x3 convs 16 -> 16, each with BN; ACmix(64, 64).
+    assert _count(narrow.global_branch) == 16 * 16 + 6 * 16 * 16 * 9 + 7 * 32 + 17_822 == 32_126
+    with pytest.raises(ConfigError, match="divisible"):
+        create_model("gclnet", global_width=66)
+
+
+def test_macs_against_the_paper(macs) -> None:
+    # FlopCounterMode counts convolutions and matrix products (not BN, softmax or the attention's element-wise
+    # products); thop in the paper also counts BN, hence its slightly larger figures.
+    resnet34 = macs(lambda: create_model("resnet34", num_classes=7), (3, 224, 224))
+    assert resnet34 == pytest.approx(PAPER_R34_MACS, rel=0.01)  # 3663.25 M, -0.4 %
+    # LFA convs: 8 x 28^2 x 64 x 64 x 9 = 231.21 M (paper 232.82 M, -0.7 %).
+    lfa = macs(_fused_lfa, (64, 56, 56))
+    assert lfa == 8 * 28 * 28 * 64 * 64 * 9
+    assert lfa == pytest.approx(PAPER_LFA_MACS, rel=0.01)
+    # MGC: multi-scale convs 131.66 M + ACmix 98.85 M (q/k/v, conv_p, fc over 16 x HW, shift conv) = 230.51 M
+    # (paper 226.84 M, +1.6 %).
+    mgc = macs(lambda: create_model("gclnet", num_classes=7).global_branch, (64, 56, 56))
+    acmix = 3 * HW * 128 * 64 + HW * 2 * 16 + 16 * HW * 12 * 9 + HW * 64 * 81
+    assert mgc == HW * (16 * 32 + 3 * 16 * 32 * 9 + 3 * 32 * 32 * 9) + acmix == 230_508_544
+    assert mgc == pytest.approx(PAPER_MGC_MACS, rel=0.03)
+    # Whole fused GCLNet: 4124.97 M against ResNet-34 plus the paper's two module increments, 4137.89 M (-0.3 %).
+    total = macs(lambda: create_model("gclnet", num_classes=7).fuse(), (3, 224, 224))
+    assert total == pytest.approx(PAPER_R34_MACS + PAPER_LFA_MACS + PAPER_MGC_MACS, rel=0.01)
 
 
 def _fused_lfa() -> LocalFeatureEnhancement:

@@ -4,8 +4,10 @@ Local Feature Enhancement and Global Information Association", Electronics 2024,
 A ResNet-34 whose 64-channel map F (after ``layer1`` by default) passes two parallel branches:
 LFA (local): F split into a 2x2 grid, each 28x28 part through two asymmetric conv blocks (ACB) with its own
 weights, re-assembled and added to F (paper §3.2, Eq. 1); at test time each ACB folds into one 3x3 conv (``fuse``).
-MGC (global): a multi-scale split of F into 4 channel groups with 1x1 / stacked-3x3 convs (Eq. 2), then
-ACmix (Pan et al., CVPR 2022; code LeapLabTHU/ACmix) mixing local self-attention and shifted convolution.
+MGC (global): a multi-scale split of F into 4 channel groups with 1x1 / stacked-3x3 convs (Eq. 2), each
+branch c/2 = 32 channels wide as the paper's complexity formula O(c^2/4 + 3c^2k^2/2) implies (``global_width``
+128; 64 is the narrower literal Eq. 2 reading), then ACmix (Pan et al., CVPR 2022; code LeapLabTHU/ACmix)
+mixing local self-attention and shifted convolution, back to 64 channels.
 The two branch outputs are summed and continue through ``layer2`` ... ``layer4``, GAP and the classifier.
 """
 
@@ -161,24 +163,38 @@ class ACmix(nn.Module):
         return self.rate_attention * attention + self.rate_conv * convolution
 
 
-def _conv_bn_relu(channels: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
+    )
 
 
 class MultiScaleGlobalAssociation(nn.Module):
-    """MGC: GCLNet paper, Eq. 2 (``Y_1 = o(F_1)``, ``Y_i`` = (i - 1) stacked 3x3 convs of ``F_i``; receptive fields
-    1, 3, 5, 7 for n = 4), concatenation, then ACmix. Each conv is followed by BN and ReLU (not stated)."""
+    """MGC: GCLNet paper, Eq. 2, then ACmix.
 
-    def __init__(self, channels: int = 64, groups: int = 4, heads: int = 4) -> None:
+    F (``channels``) is split into ``groups`` equal channel groups F_i; ``Y_1 = o(F_1)`` (1x1 conv) and ``Y_i`` =
+    (i - 1) stacked 3x3 convs of ``F_i`` (receptive fields 1, 3, 5, 7 for n = 4); ``Y = concat(Y_1..Y_n)`` has
+    ``width`` channels, i.e. every branch is ``width / groups`` wide (the first conv of a branch reads its
+    ``channels / groups`` input channels); ACmix maps Y back to ``channels``. Each conv is followed by BN and
+    ReLU (not stated). ``width`` defaults to ``2 * channels``: branches c/2 = 32 wide, as the paper's space
+    complexity O(c^2/4 + 3c^2k^2/2) implies (seven convs of (c/2)^2 k^2 weights, four times the c/4-wide
+    layout); 72,542 parameters, the paper's "MGC 0.07 M". ``width=channels`` is the narrower literal reading of
+    Eq. 2 (c/4-wide branches, 32,126 parameters).
+    """
+
+    def __init__(self, channels: int = 64, groups: int = 4, heads: int = 4, width: int | None = None) -> None:
         super().__init__()
-        if channels % groups:
-            raise ValueError(f"channels ({channels}) must be divisible by groups ({groups})")
-        width = channels // groups
+        width = 2 * channels if width is None else width
+        if channels % groups or width % groups:
+            raise ConfigError(f"MGC: channels ({channels}) and global width ({width}) must be divisible by groups ({groups})")
+        split, branch = channels // groups, width // groups
         self.groups = groups
+        self.width = width
         self.scales = nn.ModuleList(
-            [_conv_bn_relu(width, 1)] + [nn.Sequential(*(_conv_bn_relu(width, 3) for _ in range(i))) for i in range(1, groups)]
+            [_conv_bn_relu(split, branch, 1)]
+            + [nn.Sequential(*(_conv_bn_relu(split if j == 0 else branch, branch, 3) for j in range(i))) for i in range(1, groups)]
         )
-        self.acmix = ACmix(channels, channels, heads)
+        self.acmix = ACmix(width, channels, heads)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = x.chunk(self.groups, dim=1)
@@ -186,7 +202,11 @@ class MultiScaleGlobalAssociation(nn.Module):
 
 
 class GCLNet(nn.Module):
-    """GCLNet on ResNet-34; ``insert_after`` ("layer1" default, or "stem") picks where F is taken (both 64 x 56 x 56)."""
+    """GCLNet on ResNet-34; ``insert_after`` ("layer1" default, or "stem") picks where F is taken (both 64 x 56 x 56).
+
+    ``global_width``: channels of the MGC's multi-scale map (4 branches of ``global_width / 4``); 128 (default)
+    follows the paper's complexity formula and 0.07 M, 64 the literal Eq. 2 split (see ``MultiScaleGlobalAssociation``).
+    """
 
     def __init__(
         self,
@@ -196,6 +216,7 @@ class GCLNet(nn.Module):
         acb_batchnorm: bool = False,
         heads: int = 4,
         backbone_weights: str | None = None,
+        global_width: int = 128,
     ) -> None:
         super().__init__()
         if insert_after not in INSERTION_POINTS:
@@ -203,7 +224,7 @@ class GCLNet(nn.Module):
         self.insert_after = insert_after
         self.backbone: ResNet = resnet(34, num_classes, in_channels, backbone_weights)
         self.local_branch = LocalFeatureEnhancement(64, acb_batchnorm)
-        self.global_branch = MultiScaleGlobalAssociation(64, 4, heads)
+        self.global_branch = MultiScaleGlobalAssociation(64, 4, heads, global_width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         net = self.backbone
@@ -235,6 +256,7 @@ def gclnet(
     acb_batchnorm: bool = False,
     heads: int = 4,
     backbone_weights: str | None = None,
+    global_width: int = 128,
 ) -> GCLNet:
     """GCLNet (ResNet-34 + LFA + MGC); call ``fuse()`` before deployment."""
-    return GCLNet(num_classes, in_channels, insert_after, acb_batchnorm, heads, backbone_weights)
+    return GCLNet(num_classes, in_channels, insert_after, acb_batchnorm, heads, backbone_weights, global_width)
