@@ -10,10 +10,11 @@ import torch
 
 from openfer.checkpoints import pack_ensemble, read_state_dict, save_safetensors
 from openfer.cli import main
-from openfer.errors import CheckpointError
+from openfer.errors import CheckpointError, ConfigError
 from openfer.inference import load_model
 from openfer.labels import FER2013
 from openfer.models import create_model
+from openfer.models.ensemble import ProbabilityAverage
 
 TINY = {"widths": [4, 8], "hidden": 8}
 
@@ -64,3 +65,28 @@ def test_cli_packs_an_ensemble_and_refuses_nesting(tmp_path: Path, capsys) -> No
     assert main(["weights", "ensemble", str(out), str(out), "--output", str(tmp_path / "e3.safetensors")]) == 2
     assert "already an ensemble" in capsys.readouterr().err
     assert not (tmp_path / "e2.safetensors").exists() and not (tmp_path / "e3.safetensors").exists()
+
+
+def test_members_keeps_the_first_networks_of_an_ensemble(tmp_path: Path, faces: np.ndarray) -> None:
+    paths = [member(tmp_path / f"m{i}.safetensors", seed=i) for i in range(3)]
+    packed = pack_ensemble(paths, tmp_path / "ensemble.safetensors", half=False)
+    first = load_model(packed, members=1)
+    assert first.name == "average_ensemble[1/3]" and not hasattr(first.net, "members")
+    np.testing.assert_allclose(first.predict_proba(faces), load_model(paths[0]).predict_proba(faces), atol=1e-5)
+    two = load_model(packed, members=2).predict_proba(faces)
+    np.testing.assert_allclose(two, np.mean([load_model(p).predict_proba(faces) for p in paths[:2]], axis=0), atol=1e-5)
+    assert load_model(packed, members=3).name == "average_ensemble"
+    with pytest.raises(ConfigError, match="members must be between 1 and 3, got 4"):
+        load_model(packed, members=4)
+    assert load_model(paths[0], members=1).name == "openfer_vgg"  # a single network is an ensemble of one
+
+
+def test_the_fast_preset_is_one_network_of_the_shipped_model_and_the_recogniser_default() -> None:
+    from openfer.recognize import resolve_model
+
+    fast, default = load_model("fast"), load_model()
+    assert not isinstance(fast.net, ProbabilityAverage)
+    total = len(default.net.members) if isinstance(default.net, ProbabilityAverage) else 1
+    assert fast.name.endswith(f"[1/{total}]") or total == 1
+    assert resolve_model(None, backend="torch").name == fast.name
+    assert resolve_model("default", backend="torch").name == default.name

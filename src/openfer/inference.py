@@ -13,7 +13,7 @@ from torch import nn
 
 from openfer.checkpoints import check_state_dict, read_state_dict
 from openfer.data.imageops import to_model_input_size
-from openfer.errors import CheckpointError, ImageError
+from openfer.errors import CheckpointError, ConfigError, ImageError
 from openfer.losses import logits_of
 from openfer.models.registry import create_model
 
@@ -155,10 +155,13 @@ class ExpressionModel:
         return [self.classes[i] for i in self.predict_proba(faces).argmax(1)]
 
 
-def model_from_weights(path: str | Path, **options: Any) -> ExpressionModel:
+def model_from_weights(path: str | Path, members: int | None = None, **options: Any) -> ExpressionModel:
     """Build an :class:`ExpressionModel` from a safetensors file or Lightning checkpoint written by openfer.
 
     The file's metadata names the architecture, its options and classes; keys and shapes are checked.
+    ``members``: for an ensemble file (``openfer weights ensemble``), keep only its first ``members``
+    networks (1: a single network, the fastest; a single-network file counts as an ensemble of one);
+    ``options`` go to :class:`ExpressionModel`.
     """
     state, meta = read_state_dict(path)
     name = meta.get("model")
@@ -168,6 +171,14 @@ def model_from_weights(path: str | Path, **options: Any) -> ExpressionModel:
     net = create_model(name, num_classes=len(classes), **(meta.get("model_options") or {}))
     check_state_dict(net, state, str(path))
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    if members is not None:
+        total = len(getattr(net, "members", [])) or 1  # a single network is an ensemble of one
+        if not 1 <= members <= total:
+            raise ConfigError(f"{path}: members must be between 1 and {total}, got {members}")
+        if members < total:
+            kept = list(net.members)[:members]
+            net = kept[0] if members == 1 else type(net)(kept)
+            name = f"{name}[{members}/{total}]"
     input_size = meta.get("input_size") or [meta.get("channels", 1), meta.get("image_size", 48), meta.get("image_size", 48)]
     return ExpressionModel(
         net,
@@ -181,13 +192,21 @@ def model_from_weights(path: str | Path, **options: Any) -> ExpressionModel:
     )
 
 
+#: Named variants of the shipped model: the whole ensemble (the most accurate), and its first
+#: network alone (about 3x faster to classify, about 1.5 points less accurate; docs/benchmarks.md).
+PRESETS: dict[str, dict[str, Any]] = {"default": {}, "fast": {"members": 1}}
+
+
 def load_model(path: str | Path | None = None, **options: Any) -> ExpressionModel:
-    """The shipped default model (no argument), or a model from an openfer weights/checkpoint file.
+    """The shipped model (no argument, ``"default"``, or ``"fast"``: see :data:`PRESETS`), or a model from
+    an openfer weights/checkpoint file. ``options``: ``members`` and those of :class:`ExpressionModel`
+    (``tta``, ``precision``, ``batch_size``).
 
     Loads offline from files inside the package; nothing is downloaded.
     """
-    if path is None:
+    if path is None or (isinstance(path, str) and path in PRESETS and not Path(path).is_file()):
         if not DEFAULT_WEIGHTS.is_file():
             raise CheckpointError(f"{DEFAULT_WEIGHTS}: the default weights are missing from this installation")
+        options = {**PRESETS[path or "default"], **options}
         path = DEFAULT_WEIGHTS
     return model_from_weights(path, **options)

@@ -163,7 +163,7 @@ def test_models_from_paths_names_and_the_missing_default(random_model_file: Path
         resolve_model("dan", checkpoint=random_model_file)
     with pytest.raises(CheckpointError, match="no such weights file"):
         resolve_model(tmp_path / "absent.safetensors")
-    monkeypatch.setattr("openfer.recognize.models.DEFAULT_WEIGHTS", tmp_path / "missing.safetensors")
+    monkeypatch.setattr("openfer.inference.DEFAULT_WEIGHTS", tmp_path / "missing.safetensors")
     with pytest.raises(CheckpointError, match="default weights are missing"):
         Recognizer()
 

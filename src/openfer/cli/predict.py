@@ -43,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def add_recognizer_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose the model, backend, detector and face crop (shared with ``serve``)."""
-    parser.add_argument("--model", action="append", help="weights/checkpoint/.onnx file or registered name; repeat for an ensemble (default: the shipped model)")
+    parser.add_argument("--model", action="append", help="'fast' (default: the shipped ensemble's first network), 'default' (the whole shipped ensemble), "
+        "a weights/checkpoint/.onnx file, or a registered name with --checkpoint; repeat for an ensemble")
     parser.add_argument("--checkpoint", help="weights for a registered model name given with --model")
     parser.add_argument(
         "--backend",

@@ -14,11 +14,13 @@ import numpy as np
 
 from openfer.checkpoints import load_weights, read_state_dict
 from openfer.errors import CheckpointError, ConfigError
-from openfer.inference import DEFAULT_WEIGHTS, ExpressionModel, Faces, model_from_weights, native_bf16
+from openfer.inference import DEFAULT_WEIGHTS, PRESETS, ExpressionModel, Faces, load_model, model_from_weights, native_bf16
 from openfer.labels import FER2013
 from openfer.models.registry import create_model, list_models, model_info
 
 BACKENDS = ("auto", "onnx", "torch", "torch-bf16")
+#: The shipped-model preset a Recognizer uses when given no model.
+RECOGNIZER_PRESET = "fast"
 
 
 @runtime_checkable
@@ -64,7 +66,9 @@ def resolve_model(
 ) -> FaceClassifier:
     """A face classifier from any of the accepted forms.
 
-    * None: the shipped default weights;
+    * None or ``"fast"``: the first network of the shipped ensemble (the recogniser's default: about 3x
+      faster to classify than the whole ensemble, which keeps the pipeline at 2x the ``fer`` package's speed);
+      ``"default"``: the whole shipped ensemble (the most accurate; :data:`openfer.inference.PRESETS`);
     * an object with ``classes`` and ``predict_proba`` (used as given);
     * a path to an ``.onnx`` file exported by openfer, or to an openfer weights/checkpoint file;
     * a registered model name (see ``openfer.list_models()``) with ``checkpoint`` holding its weights;
@@ -85,9 +89,11 @@ def resolve_model(
     if isinstance(model, FaceClassifier):
         return model
     if model is None:
-        if not DEFAULT_WEIGHTS.is_file():
-            raise CheckpointError(f"{DEFAULT_WEIGHTS}: the default weights are missing from this installation")
-        return _from_file(DEFAULT_WEIGHTS, backend)
+        model = RECOGNIZER_PRESET
+    if isinstance(model, str) and model in PRESETS and not Path(model).is_file():
+        if checkpoint is not None:
+            raise ConfigError(f"checkpoint: not used with the shipped model {model!r}")
+        return _with_backend(load_model(model), DEFAULT_WEIGHTS, backend)
     if not isinstance(model, (str, Path)):
         raise ConfigError(f"model: expected a model, a path, a registered name or a list; got {type(model).__name__}")
     if checkpoint is not None:
