@@ -14,6 +14,7 @@ from openfer.checkpoints import read_state_dict, save_safetensors
 from openfer.cli import main
 from openfer.ensemble.fga import fga_generation, fuse_networks, selection_probabilities
 from openfer.inference import load_model
+from openfer.labels import FER2013
 from openfer.models import create_model
 
 TINY = {"widths": [4, 8], "hidden": 8}
@@ -30,6 +31,17 @@ def networks(count: int) -> list[nn.Module]:
                 module.running_var.uniform_(0.5, 2)
         nets.append(net)
     return nets
+
+
+def saved_networks(folder: Path, count: int) -> list[str]:
+    """``count`` networks saved as packed weights files, as ``openfer weights fga`` takes them."""
+    paths = []
+    for index, net in enumerate(networks(count)):
+        path = folder / f"net{index}.safetensors"
+        metadata = {"model": "openfer_vgg", "model_options": TINY, "classes": list(FER2013), "input_size": [1, 48, 48]}
+        save_safetensors(net.state_dict(), path, metadata)
+        paths.append(str(path))
+    return paths
 
 
 def test_selection_favours_low_loss() -> None:
@@ -91,12 +103,7 @@ def test_a_generation_is_seeded_draws_distinct_parents_and_prefers_low_loss() ->
 
 
 def test_cli_writes_fused_files_that_load_and_fine_tune(tmp_path: Path, capsys) -> None:
-    paths = []
-    for index, net in enumerate(networks(3)):
-        path = tmp_path / f"net{index}.safetensors"
-        metadata = {"model": "openfer_vgg", "model_options": TINY, "classes": list(load_model().classes), "input_size": [1, 48, 48]}
-        save_safetensors(net.state_dict(), path, metadata)
-        paths.append(str(path))
+    paths = saved_networks(tmp_path, 3)
     out = tmp_path / "gen1"
     code = main(["weights", "fga", *paths, "--losses", "0.5", "0.9", "0.7", "--fused", "2", "--select", "2", "--output-dir", str(out)])
     assert code == 0
@@ -118,12 +125,7 @@ def test_cli_writes_fused_files_that_load_and_fine_tune(tmp_path: Path, capsys) 
 
 
 def test_cli_measures_losses_on_a_dataset_when_none_are_given(tmp_path: Path, tiny_fer2013: Path, capsys) -> None:
-    paths = []
-    for index, net in enumerate(networks(3)):
-        path = tmp_path / f"net{index}.safetensors"
-        metadata = {"model": "openfer_vgg", "model_options": TINY, "classes": list(load_model().classes), "input_size": [1, 48, 48]}
-        save_safetensors(net.state_dict(), path, metadata)
-        paths.append(str(path))
+    paths = saved_networks(tmp_path, 3)
     out = tmp_path / "gen"
     assert main(["weights", "fga", *paths, "--root", str(tiny_fer2013), "--fused", "1", "--output-dir", str(out)]) == 0
     record = json.loads((out / "fga.json").read_text())
