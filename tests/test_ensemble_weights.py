@@ -32,17 +32,18 @@ def faces() -> np.ndarray:
     return np.random.default_rng(1).integers(0, 256, (5, 48, 48), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("half", [False, True])
-def test_an_ensemble_averages_its_members_probabilities(tmp_path: Path, faces: np.ndarray, half: bool) -> None:
+@pytest.mark.parametrize(("storage", "tolerance"), [("float32", 1e-5), ("float16", 2e-3), ("int8", 2e-2)])
+def test_an_ensemble_averages_its_members_probabilities(tmp_path: Path, faces: np.ndarray, storage: str, tolerance: float) -> None:
     members = [member(tmp_path / f"m{i}.safetensors", seed=i) for i in range(3)]
-    packed = pack_ensemble(members, tmp_path / "ensemble.safetensors", half=half)
+    packed = pack_ensemble(members, tmp_path / "ensemble.safetensors", storage=storage)
     state, meta = read_state_dict(packed)
-    assert meta["model"] == "average_ensemble" and meta["model_options"]["members"] == 3
-    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16 if half else torch.float32}
+    assert meta["model"] == "average_ensemble" and meta["model_options"]["members"] == 3 and meta["storage"] == storage
+    stored = {"float32": {torch.float32}, "float16": {torch.float16}, "int8": {torch.float16, torch.float32}}[storage]
+    assert {v.dtype for v in state.values() if v.is_floating_point()} <= stored  # int8 comes back as float32
     for tta in ("none", "flip"):
         expected = np.mean([load_model(m, tta=tta).predict_proba(faces) for m in members], axis=0)
         got = load_model(packed, tta=tta).predict_proba(faces)
-        np.testing.assert_allclose(got, expected, atol=2e-3 if half else 1e-5)
+        np.testing.assert_allclose(got, expected, atol=tolerance)
     assert load_model(packed).classes == FER2013
 
 
@@ -69,7 +70,7 @@ def test_cli_packs_an_ensemble_and_refuses_nesting(tmp_path: Path, capsys) -> No
 
 def test_members_keeps_the_first_networks_of_an_ensemble(tmp_path: Path, faces: np.ndarray) -> None:
     paths = [member(tmp_path / f"m{i}.safetensors", seed=i) for i in range(3)]
-    packed = pack_ensemble(paths, tmp_path / "ensemble.safetensors", half=False)
+    packed = pack_ensemble(paths, tmp_path / "ensemble.safetensors", storage="float32")
     first = load_model(packed, members=1)
     assert first.name == "average_ensemble[1/3]" and not hasattr(first.net, "members")
     np.testing.assert_allclose(first.predict_proba(faces), load_model(paths[0]).predict_proba(faces), atol=1e-5)
@@ -90,3 +91,17 @@ def test_the_fast_preset_is_one_network_of_the_shipped_model_and_the_recogniser_
     assert fast.name.endswith(f"[1/{total}]") or total == 1
     assert resolve_model(None, backend="torch").name == fast.name
     assert resolve_model("default", backend="torch").name == default.name
+
+
+def test_int8_storage_is_per_channel_and_a_quarter_of_float32(tmp_path: Path) -> None:
+    from openfer.checkpoints import dequantize_int8, quantize_int8
+
+    weight = torch.randn(8, 4, 3, 3) * torch.logspace(-3, 0, 8).view(8, 1, 1, 1)  # channels of very different scale
+    q, scale = quantize_int8(weight)
+    assert q.dtype == torch.int8 and scale.shape == (8,)
+    restored = dequantize_int8({"w": q, "w::int8_scale": scale})["w"]
+    error = (restored - weight).abs().amax(dim=(1, 2, 3))
+    assert torch.all(error <= scale / 2 + 1e-7)  # rounding error of each channel stays within half its step
+    paths = [member(tmp_path / f"m{i}.safetensors", seed=i, widths=[32, 64], hidden=64) for i in range(2)]
+    sizes = {s: pack_ensemble(paths, tmp_path / f"{s}.safetensors", storage=s).stat().st_size for s in ("float32", "int8")}
+    assert sizes["int8"] < 0.3 * sizes["float32"]

@@ -46,6 +46,8 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
                 metadata[key] = json.loads(value)
             except json.JSONDecodeError:
                 metadata[key] = value
+        if any(key.endswith(INT8_SCALE_SUFFIX) for key in tensors):
+            tensors = dequantize_int8(tensors)
         return tensors, metadata
     kind = _file_kind(path)
     if kind == "hdf5":
@@ -80,6 +82,33 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 #: Lightning and most repositories (``state_dict``), DAN (``model_state_dict``), the Residual Masking
 #: Network (``net``), and others (``model``, ``state_dict_ema``).
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "net", "model", "state_dict_ema")
+
+
+#: Suffix of the per-channel scales stored beside an int8-quantised tensor.
+INT8_SCALE_SUFFIX = "::int8_scale"
+STORAGES = ("float32", "float16", "int8")
+
+
+def quantize_int8(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-output-channel int8: ``tensor ~= q * scale`` with ``scale = max|row| / 127`` per row
+    (dim 0: output channels of a conv kernel or a linear weight). Returns (int8 q, float32 scale (C,))."""
+    flat = tensor.detach().float().reshape(tensor.shape[0], -1)
+    scale = (flat.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+    q = torch.round(flat / scale[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q.reshape(tensor.shape), scale
+
+
+def dequantize_int8(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with every int8 tensor that has a stored scale turned back into float32."""
+    out = {}
+    for key, value in state.items():
+        if key.endswith(INT8_SCALE_SUFFIX):
+            continue
+        scale = state.get(key + INT8_SCALE_SUFFIX)
+        if scale is not None:
+            value = value.float() * scale.float().reshape(-1, *([1] * (value.dim() - 1)))
+        out[key] = value
+    return out
 
 
 def _is_state_dict(value: object) -> bool:
@@ -185,14 +214,17 @@ def packed_metadata(meta: Mapping[str, Any], source: str | Path) -> dict[str, An
     }
 
 
-def pack_ensemble(checkpoints: list[str | Path], output: str | Path, half: bool = True) -> Path:
+def pack_ensemble(checkpoints: list[str | Path], output: str | Path, storage: str = "float16") -> Path:
     """Several trained networks of one architecture -> one ``average_ensemble`` safetensors file.
 
     ``checkpoints``: Lightning training checkpoints or packed ``.safetensors`` files (independent runs or
     snapshots of one run). All must share the model, its options, classes, input and normalisation.
-    Tensors are stored as ``members.<i>.<key>``, floating-point ones in float16 when ``half`` (halving the
-    file; loading casts back to float32).
+    Tensors are stored as ``members.<i>.<key>``; ``storage`` sets how floating-point ones are kept:
+    ``float32``, ``float16`` (half the size) or ``int8`` (a quarter: :func:`quantize_int8` on weight
+    matrices and kernels, float16 for the rest). Loading restores float32 either way.
     """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
     if len(checkpoints) < 2:
         raise CheckpointError("an ensemble needs at least two checkpoints")
     states, metas = zip(*(read_state_dict(c) for c in checkpoints))
@@ -203,13 +235,19 @@ def pack_ensemble(checkpoints: list[str | Path], output: str | Path, half: bool 
             raise CheckpointError(f"{path}: differs from {checkpoints[0]} in {', '.join(differing)}")
     if packed[0]["model"] == "average_ensemble":
         raise CheckpointError(f"{checkpoints[0]}: already an ensemble; list its member checkpoints instead")
-    tensors = {
-        f"members.{i}.{k}": v.half() if half and v.is_floating_point() else v
-        for i, state in enumerate(states)
-        for k, v in state.items()
-    }
+    tensors: dict[str, torch.Tensor] = {}
+    for i, state in enumerate(states):
+        for key, value in state.items():
+            name = f"members.{i}.{key}"
+            if not value.is_floating_point() or storage == "float32":
+                tensors[name] = value
+            elif storage == "int8" and value.dim() >= 2:
+                tensors[name], tensors[name + INT8_SCALE_SUFFIX] = quantize_int8(value)
+            else:
+                tensors[name] = value.half()
     metadata = {
         **packed[0],
+        "storage": storage,
         "model": "average_ensemble",
         "model_options": {"member": packed[0]["model"], "members": len(checkpoints), "member_options": packed[0]["model_options"]},
         "members": [Path(c).name for c in checkpoints],

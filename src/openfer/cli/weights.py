@@ -13,9 +13,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--output", required=True)
     pack.set_defaults(handler=run_pack)
     ensemble = commands.add_parser(
-        "ensemble", help="several trained networks of one architecture -> one probability-averaging ensemble file (float16)"
+        "ensemble", help="several trained networks of one architecture -> one probability-averaging ensemble file"
     )
     ensemble.add_argument("checkpoints", nargs="+")
+    ensemble.add_argument(
+        "--storage",
+        choices=("float32", "float16", "int8"),
+        default="float16",
+        help="how weights are stored: float16 (default, half the size) or int8 (per-channel, a quarter)",
+    )
     ensemble.add_argument("--output", required=True)
     ensemble.set_defaults(handler=run_ensemble)
     fga = commands.add_parser(
@@ -49,7 +55,7 @@ def run_pack(args: argparse.Namespace, rest: list[str]) -> int:
 def run_ensemble(args: argparse.Namespace, rest: list[str]) -> int:
     from openfer.checkpoints import pack_ensemble
 
-    path = pack_ensemble(args.checkpoints, args.output)
+    path = pack_ensemble(args.checkpoints, args.output, storage=args.storage)
     print(f"wrote {path}")
     return 0
 
