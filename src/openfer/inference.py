@@ -193,7 +193,7 @@ def model_from_weights(path: str | Path, members: int | None = None, **options: 
 
 
 #: Named variants of the shipped model: the whole ensemble (the most accurate), and its first
-#: network alone (about 3x faster to classify, about 1.5 points less accurate; docs/benchmarks.md).
+#: network alone (about 3x faster to classify, about 0.7 points less accurate; docs/recognize.md#speed).
 PRESETS: dict[str, dict[str, Any]] = {"default": {}, "fast": {"members": 1}}
 
 

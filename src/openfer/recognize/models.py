@@ -77,7 +77,7 @@ def resolve_model(
     ``backend``: ``"onnx"`` runs files through onnxruntime (exported once into the cache folder),
     ``"torch"`` in PyTorch (fp32), ``"torch-bf16"`` in PyTorch with bfloat16 autocast. ``"auto"`` picks the
     fastest measured on the machine's kind of CPU: torch-bf16 where the CPU computes bf16 natively (AMX or
-    AVX512-BF16: 1.4 ms per face against onnxruntime's 4.9 ms, docs/benchmarks.md), else onnx when
+    AVX512-BF16: 1.3 ms per face against onnxruntime's 3.9 ms, docs/recognize.md#speed), else onnx when
     onnxruntime is installed, else torch.
     """
     if backend not in BACKENDS:
