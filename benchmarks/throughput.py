@@ -85,7 +85,7 @@ def images_per_second(run: Callable[[], object], batch_size: int, batches: int, 
 
 def default_model() -> tuple[ExpressionModel, str]:
     if DEFAULT_WEIGHTS.is_file():
-        return load_model(), "shipped weights"
+        return load_model("fast"), "shipped weights, one network (preset 'fast')"
     options = yaml.safe_load(RECIPE.read_text())["model"]["model_options"]
     return ExpressionModel(create_model("openfer_vgg", **options), [str(i) for i in range(7)], name="openfer_vgg"), "random weights"
 
