@@ -101,7 +101,7 @@ def load_mobilenet_weights(model: MobileNetV1, path: str | Path) -> list[str]:
     A Keras HDF5 file (``.h5``, e.g. the Keras ImageNet ``mobilenet_1_0_224_tf_no_top.h5``) is converted
     by :func:`openfer.keras_weights.read_keras_h5`; Keras keeps no BN step counters, so the model keeps its own.
     """
-    if Path(path).suffix.lower() in (".h5", ".hdf5", ".keras"):
+    if Path(path).suffix.lower() in (".h5", ".hdf5"):
         state = read_keras_h5(path, depthwise_layers={name for name in layer_names() if name.startswith("conv_dw_")})
         for key, value in model.state_dict().items():
             if key.endswith("num_batches_tracked"):
