@@ -22,9 +22,32 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
 
 Faces = np.ndarray | Sequence[np.ndarray]
 
-TTA_MODES = ("none", "flip", "tencrop")
+TTA_MODES = ("none", "flip", "tencrop", "affine")
 PRECISIONS = ("fp32", "bf16", "auto")
 TENCROP_FRACTION = 0.9
+#: The ``affine`` TTA views as (zoom, shift x, shift y) in affine_grid units (a shift of 0.08 moves the face
+#: by 4 % of its width), each also mirrored; all inside the range the training augmentation draws.
+AFFINE_VIEWS: tuple[tuple[float, float, float], ...] = (
+    (1.0, 0.0, 0.0),
+    (1.08, 0.0, 0.0),
+    (0.93, 0.0, 0.0),
+    (1.0, 0.08, 0.0),
+    (1.0, -0.08, 0.0),
+    (1.0, 0.0, 0.08),
+    (1.0, 0.0, -0.08),
+)
+
+VIEWS_PER_FACE = {"none": 1, "flip": 2, "tencrop": 10, "affine": 2 * len(AFFINE_VIEWS)}
+
+
+def affine_view(x: torch.Tensor, zoom: float = 1.0, dx: float = 0.0, dy: float = 0.0, degrees: float = 0.0) -> torch.Tensor:
+    """``x`` (N, C, S, S) warped the way the training augmentation warps faces (bilinear, border padding):
+    ``zoom`` > 1 zooms in, ``dx``/``dy`` shift in affine_grid units, ``degrees`` rotates."""
+    angle = np.deg2rad(degrees)
+    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
+    theta = torch.tensor([[cos, -sin, dx], [sin, cos, dy]], dtype=x.dtype).expand(x.shape[0], 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 @functools.cache
@@ -41,7 +64,9 @@ def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
 
     ``none``: the face as it is; ``flip``: the face and its mirror image; ``tencrop``: the four corner
     crops and the centre crop of side ``round(0.9 * S)``, each resized back to S, and their mirror
-    images (a 1.11x zoom plus a shift of up to 5 %, inside the range the training augmentation draws).
+    images (a 1.11x zoom plus a shift of up to 5 %, inside the range the training augmentation draws);
+    ``affine``: the face warped as the training augmentation warps faces (:data:`AFFINE_VIEWS`: as it is,
+    zoomed in and out, shifted four ways), and the mirror image of each.
     """
     if tta not in TTA_MODES:
         raise ValueError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
@@ -49,6 +74,9 @@ def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
         return [x]
     if tta == "flip":
         return [x, x.flip(-1)]
+    if tta == "affine":
+        views = [x if view == (1.0, 0.0, 0.0) else affine_view(x, *view) for view in AFFINE_VIEWS]
+        return views + [view.flip(-1) for view in views]
     height, width = x.shape[-2:]
     crop_h, crop_w = round(height * TENCROP_FRACTION), round(width * TENCROP_FRACTION)
     corners = [(0, 0), (0, width - crop_w), (height - crop_h, 0), (height - crop_h, width - crop_w)]
@@ -141,7 +169,7 @@ class ExpressionModel:
         n = len(faces)
         if n == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        views_per_face = {"none": 1, "flip": 2, "tencrop": 10}[self.tta]
+        views_per_face = VIEWS_PER_FACE[self.tta]
         step = max(1, self.batch_size // views_per_face)
         out = []
         for start in range(0, n, step):

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--dataset", default="fer2013", help="dataset name (see 'openfer data list'); default fer2013")
     parser.add_argument("--root", required=True, help="dataset file or folder")
     parser.add_argument("--split", default=None, help=f"split to score; default: the first of {', '.join(TEST_SPLITS)}")
-    parser.add_argument("--tta", default="none", choices=("none", "flip", "tencrop"), help="test-time augmentation")
+    parser.add_argument("--tta", default="none", choices=("none", "flip", "tencrop", "affine"), help="test-time augmentation (docs/evaluation.md)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--output", default=None, help="folder for summary.json, per_class.csv, confusion_matrix.png/.csv, predictions.csv")
     parser.set_defaults(handler=run)
