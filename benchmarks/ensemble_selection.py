@@ -22,6 +22,7 @@ import numpy as np
 
 import openfer
 from openfer.data import load_dataset
+from openfer.inference import DEFAULT_WEIGHTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
@@ -32,11 +33,11 @@ SPLITS = ("PublicTest", "PrivateTest")
 def cache_key(candidate: str, tta: str, precision: str) -> str:
     """A name for the cached probabilities that changes when the candidate's file or the setting changes."""
     path = Path(candidate)
-    if path.is_file():
-        stat = path.stat()
-        ident = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    else:
-        ident = f"{candidate}|{openfer.__version__}"
+    preset = not path.is_file()  # a preset of the shipped file: key on that file
+    if preset:
+        path = DEFAULT_WEIGHTS
+    stat = path.stat()
+    ident = f"{candidate if preset else ''}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     return hashlib.sha1(f"{ident}|{tta}|{precision}".encode()).hexdigest()[:16]
 
 

@@ -91,6 +91,8 @@ def test_the_fast_preset_is_one_network_of_the_shipped_model_and_the_recogniser_
     assert fast.name.endswith(f"[1/{total}]") or total == 1
     assert resolve_model(None, backend="torch").name == fast.name
     assert resolve_model("default", backend="torch").name == default.name
+    assert (default.tta, fast.tta) == ("affine", "flip")  # the presets' test-time augmentation
+    assert load_model(tta="none").tta == "none"  # options given to load_model override a preset's
 
 
 def test_int8_storage_is_per_channel_and_a_quarter_of_float32(tmp_path: Path) -> None:

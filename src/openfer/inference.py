@@ -220,9 +220,10 @@ def model_from_weights(path: str | Path, members: int | None = None, **options: 
     )
 
 
-#: Named variants of the shipped model: the whole ensemble (the most accurate), and its first
-#: network alone (about 3x faster to classify, about 0.7 points less accurate; docs/recognize.md#speed).
-PRESETS: dict[str, dict[str, Any]] = {"default": {}, "fast": {"members": 1}}
+#: Named variants of the shipped model: the whole ensemble with the 14 affine TTA views (the most
+#: accurate), and its first network alone with flip TTA (the recogniser's default: 14x fewer forward
+#: passes per face; model card and docs/recognize.md#speed). Options given to load_model override these.
+PRESETS: dict[str, dict[str, Any]] = {"default": {"tta": "affine"}, "fast": {"members": 1}}
 
 
 def load_model(path: str | Path | None = None, **options: Any) -> ExpressionModel:
