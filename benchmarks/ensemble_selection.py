@@ -1,8 +1,9 @@
 """Choose the members of an averaging ensemble on FER2013 PublicTest, and report them on PrivateTest.
 
 Every candidate (a checkpoint, a weights file, or the preset ``fast``) is loaded through the public API
-(``openfer.load_model``, ``--tta`` flip and ``--precision`` fp32 unless told otherwise) and scored on PublicTest and PrivateTest; its probabilities are
-cached under ``--cache``, keyed by the file's path, size and modification time. Then every subset of the
+(``openfer.load_model``; ``--tta`` flip and ``--precision`` fp32 unless told otherwise) and scored on
+PublicTest and PrivateTest; its probabilities are cached under ``--cache``, keyed by the file's path,
+size and modification time (for a preset, the shipped file's) and the setting. Then every subset of the
 candidates (up to ``--max-size`` members) is scored by averaging its members' probabilities. The subset
 with the best **PublicTest** accuracy is chosen (ties: fewer members); PrivateTest is only reported.
 

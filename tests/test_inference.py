@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import torch
 
 from openfer.inference import AFFINE_VIEWS, PRECISIONS, affine_view, load_model, native_bf16, tta_views

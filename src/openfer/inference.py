@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openfer.checkpoints import check_state_dict, read_state_dict
+from openfer.data.augment import affine_warp
 from openfer.data.imageops import to_model_input_size
 from openfer.errors import CheckpointError, ConfigError, ImageError
 from openfer.losses import logits_of
@@ -41,13 +42,14 @@ VIEWS_PER_FACE = {"none": 1, "flip": 2, "tencrop": 10, "affine": 2 * len(AFFINE_
 
 
 def affine_view(x: torch.Tensor, zoom: float = 1.0, dx: float = 0.0, dy: float = 0.0, degrees: float = 0.0) -> torch.Tensor:
-    """``x`` (N, C, S, S) warped the way the training augmentation warps faces (bilinear, border padding):
-    ``zoom`` > 1 zooms in, ``dx``/``dy`` shift in affine_grid units, ``degrees`` rotates."""
-    angle = np.deg2rad(degrees)
-    cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
-    theta = torch.tensor([[cos, -sin, dx], [sin, cos, dy]], dtype=x.dtype).expand(x.shape[0], 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    """``x`` (N, C, S, S) warped by the training augmentation's own warp (:func:`openfer.data.augment.affine_warp`),
+    the same for every face: ``zoom`` > 1 zooms in, ``dx``/``dy`` shift in affine_grid units, ``degrees`` rotates."""
+    n = x.shape[0]
+
+    def same(value: float) -> torch.Tensor:
+        return torch.full((n,), float(value))
+
+    return affine_warp(x, same(zoom), same(np.deg2rad(degrees)), same(dx), same(dy), same(1.0), x.shape[-1])
 
 
 @functools.cache

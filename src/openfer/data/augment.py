@@ -39,13 +39,7 @@ class BatchAugment:
         zoom = torch.exp(uniform(math.log(self.scale[0]), math.log(self.scale[1])))
         sign = torch.where(torch.rand(n, generator=g) < self.flip, -1.0, 1.0)
         tx, ty = uniform(-self.shift, self.shift) * 2, uniform(-self.shift, self.shift) * 2
-        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        theta = torch.stack(
-            [torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1
-        ).to(x.dtype)
-        size = (n, x.shape[1], self.output_size, self.output_size)
-        grid = F.affine_grid(theta, size, align_corners=False)
-        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out = affine_warp(x, zoom, angle, tx, ty, sign, self.output_size)
 
         shape = (n, 1, 1, 1)
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
@@ -56,6 +50,24 @@ class BatchAugment:
         if self.erase > 0:
             out = random_erase(out, self.erase, self.erase_area, g)
         return out
+
+
+def affine_warp(
+    x: torch.Tensor,
+    zoom: torch.Tensor,
+    angle: torch.Tensor,
+    tx: torch.Tensor,
+    ty: torch.Tensor,
+    sign: torch.Tensor,
+    output_size: int,
+) -> torch.Tensor:
+    """Warp each face of ``x`` (N, C, H, W) by its own zoom (> 1 zooms in), rotation (radians), shift
+    (``affine_grid`` units: 2 is the whole width) and mirror (``sign`` -1), bilinear with border padding,
+    to ``output_size``. The training augmentation draws these per face; the ``affine`` TTA fixes them."""
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1).to(x.dtype)
+    grid = F.affine_grid(theta, [x.shape[0], x.shape[1], output_size, output_size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def random_erase(

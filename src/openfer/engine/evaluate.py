@@ -1,6 +1,6 @@
 """Evaluate a model on a dataset split: accuracy, balanced accuracy, per-class metrics and a confusion matrix.
 
-Test-time augmentation (``tta``: ``none``, ``flip`` or ``tencrop``) averages class probabilities over
+Test-time augmentation (``tta``: ``none``, ``flip``, ``tencrop`` or ``affine``) averages class probabilities over
 the views of :func:`openfer.inference.tta_views`; ``docs/evaluation.md`` explains the ten-crop choice.
 """
 
