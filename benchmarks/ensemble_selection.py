@@ -23,7 +23,10 @@ import numpy as np
 
 import openfer
 from openfer.data import load_dataset
-from openfer.inference import DEFAULT_WEIGHTS
+from openfer.data.base import FaceSplit
+from openfer.engine.evaluate import EvaluationReport, evaluate
+from openfer.ensemble import average
+from openfer.inference import DEFAULT_WEIGHTS, TTA_MODES, preset_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
@@ -33,17 +36,15 @@ SPLITS = ("PublicTest", "PrivateTest")
 
 def cache_key(candidate: str, tta: str, precision: str) -> str:
     """A name for the cached probabilities that changes when the candidate's file or the setting changes."""
-    path = Path(candidate)
-    preset = not path.is_file()  # a preset of the shipped file: key on that file
-    if preset:
-        path = DEFAULT_WEIGHTS
+    preset = preset_name(candidate) is not None  # a preset of the shipped file: key on that file
+    path = DEFAULT_WEIGHTS if preset else Path(candidate)
     stat = path.stat()
     ident = f"{candidate if preset else ''}|{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     return hashlib.sha1(f"{ident}|{tta}|{precision}".encode()).hexdigest()[:16]
 
 
 def probabilities(
-    candidate: str, faces: dict[str, np.ndarray], cache: Path, tta: str = "flip", precision: str = "fp32"
+    candidate: str, data: dict[str, FaceSplit], cache: Path, tta: str = "flip", precision: str = "fp32"
 ) -> dict[str, np.ndarray]:
     """Probabilities of ``candidate`` on each split, from the cache when possible."""
     file = cache / f"{cache_key(candidate, tta, precision)}.npz"
@@ -51,7 +52,7 @@ def probabilities(
         with np.load(file) as stored:
             return {split: stored[split] for split in SPLITS}
     model = openfer.load_model(candidate, tta=tta, precision=precision)
-    result = {split: model.predict_proba(faces[split]).astype(np.float32) for split in SPLITS}
+    result = {split: evaluate(model, data[split]).probabilities for split in SPLITS}
     cache.mkdir(parents=True, exist_ok=True)
     partial = file.with_suffix(".tmp.npz")
     np.savez(partial, **result)
@@ -64,20 +65,19 @@ def main() -> None:
     parser.add_argument("candidates", nargs="+", help="checkpoints, weights files, or the preset 'fast'")
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"))
     parser.add_argument("--cache", default="runs/ensemble_cache", help="where probabilities are cached")
-    parser.add_argument("--tta", default="flip", choices=("none", "flip", "tencrop", "affine"))
+    parser.add_argument("--tta", default="flip", choices=TTA_MODES)
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--max-size", type=int, default=8, help="largest ensemble considered")
     parser.add_argument("--top", type=int, default=10, help="how many subsets to list")
     args = parser.parse_args()
 
     data = load_dataset("fer2013", Path(args.shared) / "datasets" / "fer2013")
-    faces = {split: data[split].images for split in SPLITS}
-    targets = {split: data[split].labels for split in SPLITS}
-    probs = [probabilities(c, faces, Path(args.cache), args.tta, args.precision) for c in args.candidates]
+    probs = [probabilities(c, data, Path(args.cache), args.tta, args.precision) for c in args.candidates]
 
     def score(members: tuple[int, ...], split: str) -> float:
-        mean = np.mean([probs[m][split] for m in members], axis=0)
-        return float(np.mean(mean.argmax(1) == targets[split]))
+        """Accuracy of the members' probabilities averaged (as ``openfer weights ensemble`` averages them)."""
+        mean = average([probs[m][split] for m in members], probabilities=False).numpy()
+        return EvaluationReport(classes=data[split].classes, targets=data[split].labels, probabilities=mean).accuracy
 
     print(f"# ensemble selection — {datetime.date.today()} — {cpu_name()} — tta {args.tta}, {args.precision}, mean of probabilities")
     print("| # | candidate | PublicTest | PrivateTest |")

@@ -29,10 +29,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import bf16_note, cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
+
+if TYPE_CHECKING:  # openfer is imported late: the fer worker runs where only fer may be installed
+    from openfer.data.base import FaceSplit
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFIER_PHOTO = "2008_002470.jpg"  # six faces of 29-42 px
@@ -84,11 +87,10 @@ def fer_worker(photos: Path, repeats: int, boxes: list[list[int]], faces_file: s
     print(json.dumps(result))
 
 
-def openfer_rows(photos: Path, repeats: int, private: tuple | None) -> tuple[list[dict], list[list[int]]]:
+def openfer_rows(photos: Path, repeats: int, private: FaceSplit | None) -> tuple[list[dict], list[list[int]]]:
     """Timings (and PrivateTest accuracy) of the shipped model's presets on openfer's backends, and the
     face boxes of the classifier photo."""
-    import numpy as np
-
+    from openfer.engine.evaluate import evaluate
     from openfer.faces import face_crop
     from openfer.imageio import read_image
     from openfer.recognize import Recognizer
@@ -120,8 +122,7 @@ def openfer_rows(photos: Path, repeats: int, private: tuple | None) -> tuple[lis
             "classifier_seconds": classify_seconds,
         }
         if private is not None:
-            images, labels = private
-            row["accuracy"] = float(np.mean(recognizer.model.predict_proba(images).argmax(1) == labels))
+            row["accuracy"] = evaluate(recognizer.model, private).accuracy
         rows.append(row)
     return rows, boxes
 
@@ -163,7 +164,7 @@ def main() -> None:
         private, faces_file = None, None
         if args.fer2013.exists():
             split = load_dataset("fer2013", args.fer2013)["PrivateTest"]
-            private = (split.images, split.labels)
+            private = split
             faces_file = str(Path(folder) / "private_test.npz")
             np.savez(faces_file, images=split.images, labels=split.labels, classes=np.array(split.classes))
         os.environ.setdefault("OPENFER_CACHE", folder)

@@ -1,6 +1,6 @@
 """Accuracy of each test-time view alone and of view sets, for one model on one FER2013 split.
 
-The views are warps of the kind the training augmentation draws (``openfer.inference.affine_view``):
+The views are warps of the kind the training augmentation draws (``openfer.augment.affine_view``):
 the face as it is, zoomed in or out, shifted, rotated, each also mirrored. This is how the ``affine`` TTA
 of ``openfer.load_model()`` was chosen (on PublicTest only; docs/evaluation.md).
 
@@ -19,7 +19,9 @@ import torch
 
 import openfer
 from openfer.data import load_dataset
-from openfer.inference import AFFINE_VIEWS, affine_view
+from openfer.engine.evaluate import EvaluationReport
+from openfer.ensemble import average
+from openfer.augment import AFFINE_VIEWS, affine_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
@@ -72,8 +74,9 @@ def main() -> None:
             probabilities[name + (", mirrored" if mirrored else "")] = torch.cat(chunks).numpy()
 
     def accuracy(names: list[str]) -> float:
-        mean = np.mean([probabilities[n] for n in names], axis=0)
-        return float(np.mean(mean.argmax(1) == split.labels))
+        """Accuracy of the views' probabilities averaged (as the TTA averages them), scored as ``openfer eval`` scores."""
+        mean = average([probabilities[n] for n in names], probabilities=False).numpy()
+        return EvaluationReport(classes=model.classes, targets=split.labels, probabilities=mean).accuracy
 
     print(f"# TTA views — {datetime.date.today()} — {cpu_name()} — {args.weights}, FER2013 {args.split}, {args.precision}")
     print(f"# command: python benchmarks/tta_views.py --weights {args.weights} --split {args.split} --precision {args.precision}")

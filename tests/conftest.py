@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import pytest
@@ -29,19 +31,28 @@ def shared_dataset() -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session")
-def fer2013_cache(shared_dataset, tmp_path_factory) -> tuple[Path, Path]:
-    """``(root, cache)``: the shared FER2013 and a session cache folder holding it parsed (parsed once per session).
-
-    Point ``OPENFER_CACHE`` at ``cache`` (``monkeypatch.setenv``) and readers load it in well under a second.
-    """
+def fer2013_parsed(shared_dataset, tmp_path_factory) -> SimpleNamespace:
+    """The shared FER2013 parsed once per test run: ``root``, ``cache`` (a session cache folder holding it
+    parsed), ``data`` (its splits) and ``parse_seconds``. Every FER2013 fixture below builds on this one."""
     from openfer.data.fer2013 import load_fer2013
 
     root = shared_dataset("fer2013")
     cache = tmp_path_factory.mktemp("fer2013-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("OPENFER_CACHE", str(cache))
-        load_fer2013(root)
-    return root, cache
+        start = time.perf_counter()
+        data = load_fer2013(root)
+        seconds = time.perf_counter() - start
+    return SimpleNamespace(root=root, cache=cache, data=data, parse_seconds=seconds)
+
+
+@pytest.fixture(scope="session")
+def fer2013_cache(fer2013_parsed) -> tuple[Path, Path]:
+    """``(root, cache)``: the shared FER2013 and the session cache folder holding it parsed.
+
+    Point ``OPENFER_CACHE`` at ``cache`` (``monkeypatch.setenv``) and readers load it in well under a second.
+    """
+    return fer2013_parsed.root, fer2013_parsed.cache
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +95,32 @@ def random_model_file(tmp_path_factory) -> Path:
     metadata = {"model": "openfer_vgg", "model_options": {}, "classes": list(FER2013), "input_size": [1, 48, 48], "mean": 0.5, "std": 0.25}
     save_safetensors(net.state_dict(), path, metadata=metadata)
     return path
+
+
+@pytest.fixture
+def mixed_folder(tmp_path: Path) -> Path:
+    """A folder (with a subfolder) of good images and every kind of bad or odd file (recogniser and ``predict``)."""
+    import struct
+
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    face = rng.integers(40, 255, (64, 80, 3), dtype=np.uint8)
+    cv2.imwrite(str(folder / "good.jpg"), face)
+    cv2.imwrite(str(folder / "sub" / "grey.png"), face[:, :, 0])
+    cv2.imwrite(str(folder / "rgba.png"), np.dstack([face, np.full(face.shape[:2], 128, np.uint8)]))
+    cv2.imwrite(str(folder / "deep16.png"), face.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "black.png"), np.zeros((40, 40, 3), np.uint8))  # readable, no face
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.png").write_text("not an image at all\n")
+    good = (folder / "good.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    # A PNG header that declares 30000 x 30000 pixels: refused before any pixel is decoded.
+    (folder / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 30000, 30000) + b"\x08\x02\x00\x00\x00" + b"\x00" * 64)
+    (folder / "broken.mp4").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    (folder / "notes.txt").write_text("a file that is neither an image nor a video\n")
+    return folder
+

@@ -73,3 +73,26 @@ def test_files_that_are_not_checkpoints_are_named(tmp_path: Path, content: bytes
     path.write_bytes(content)
     with pytest.raises(CheckpointError, match=message):
         read_state_dict(path)
+
+
+def test_backbone_loader_fills_a_models_trunk_and_refuses_another_backbone(tmp_path) -> None:
+    from openfer.checkpoints import load_backbone_weights
+    from openfer.models import create_model, model_info
+
+    torch.manual_seed(0)
+    trunk = create_model("resnet18", num_classes=1000)
+    path = tmp_path / "resnet18_imagenet.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in trunk.state_dict().items()}}, path)
+    dan = create_model("dan", num_classes=7, backbone_weights=str(path))  # through the one loader, head "fc" left out
+    assert all(torch.equal(v, trunk.state_dict()[k]) for k, v in dan.backbone.state_dict().items())
+    fresh = create_model("resnet18", num_classes=7)
+    report = load_backbone_weights(fresh, path, model_info("resnet18").head)
+    assert report == ["head not loaded: fc.bias: checkpoint (1000,) vs model (7,)",
+                      "head not loaded: fc.weight: checkpoint (1000, 512) vs model (7, 512)"]  # fmt: skip
+    assert torch.equal(fresh.layer3[1].conv2.weight, trunk.layer3[1].conv2.weight)
+    wrong = tmp_path / "resnet34.pth"
+    torch.save(create_model("resnet34", num_classes=1000).state_dict(), wrong)
+    with pytest.raises(CheckpointError, match=r"resnet34\.pth: does not match the model"):
+        create_model("dan", backbone_weights=str(wrong))
+    with pytest.raises(CheckpointError, match="does not match the model"):
+        load_backbone_weights(create_model("resnet18"), wrong, "fc")

@@ -1,4 +1,4 @@
-"""Packed ensembles (``openfer weights ensemble``): members averaged in probability, float16 storage, checks."""
+"""Packed ensembles (``pack_ensemble``; the command is tested in tests/cli): members averaged in probability, storage, checks."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from openfer.checkpoints import pack_ensemble, read_state_dict, save_safetensors
-from openfer.cli import main
 from openfer.errors import CheckpointError, ConfigError
 from openfer.inference import load_model
 from openfer.labels import FER2013
 from openfer.models import create_model
-from openfer.models.ensemble import ProbabilityAverage
+from openfer.ensemble import ProbabilityAverage
 
 TINY = {"widths": [4, 8], "hidden": 8}
 
@@ -55,17 +54,6 @@ def test_members_must_share_architecture_and_classes(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="at least two"):
         pack_ensemble([a], tmp_path / "x.safetensors")
     assert not (tmp_path / "x.safetensors").exists()
-
-
-def test_cli_packs_an_ensemble_and_refuses_nesting(tmp_path: Path, capsys) -> None:
-    members = [str(member(tmp_path / f"m{i}.safetensors", seed=i)) for i in range(2)]
-    out = tmp_path / "e.safetensors"
-    assert main(["weights", "ensemble", *members, "--output", str(out)]) == 0
-    assert main(["weights", "ensemble", str(out), members[0], "--output", str(tmp_path / "e2.safetensors")]) == 2
-    assert "m0.safetensors: differs from" in capsys.readouterr().err
-    assert main(["weights", "ensemble", str(out), str(out), "--output", str(tmp_path / "e3.safetensors")]) == 2
-    assert "already an ensemble" in capsys.readouterr().err
-    assert not (tmp_path / "e2.safetensors").exists() and not (tmp_path / "e3.safetensors").exists()
 
 
 def test_members_keeps_the_first_networks_of_an_ensemble(tmp_path: Path, faces: np.ndarray) -> None:

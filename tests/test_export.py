@@ -9,7 +9,6 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from openfer.cli import main  # noqa: E402
 from openfer.errors import CheckpointError  # noqa: E402
 from openfer.export import OnnxExpressionModel, cached_onnx_model, export_onnx  # noqa: E402
 from openfer.inference import ExpressionModel, load_model  # noqa: E402
@@ -68,16 +67,3 @@ def test_unreadable_or_foreign_onnx_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "junk.onnx").write_bytes(b"not a graph")
     with pytest.raises(CheckpointError, match="not a readable ONNX model"):
         OnnxExpressionModel(tmp_path / "junk.onnx")
-
-
-def test_cli_export_writes_a_checked_onnx_file(random_model_file: Path, tmp_path: Path, capsys) -> None:
-    output = tmp_path / "out" / "model.onnx"
-    assert main(["export", "--output", str(output), "--checkpoint", str(random_model_file)]) == 0
-    assert "max difference to PyTorch" in capsys.readouterr().out
-    assert OnnxExpressionModel(output).classes[3] == "happy"
-    assert [p.name for p in output.parent.iterdir()] == ["model.onnx"]
-
-
-def test_cli_export_of_a_missing_checkpoint_is_one_line(tmp_path: Path, capsys) -> None:
-    assert main(["export", "--output", str(tmp_path / "m.onnx"), "--checkpoint", str(tmp_path / "absent.ckpt")]) == 2
-    assert capsys.readouterr().err.strip().count("\n") == 0

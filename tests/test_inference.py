@@ -1,12 +1,15 @@
-"""ExpressionModel: TTA views in one pass, batch-size independence, and bf16 inference."""
+"""ExpressionModel (TTA views in one pass, batch-size independence, bf16) and load_model, the one resolver."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from openfer.inference import AFFINE_VIEWS, PRECISIONS, affine_view, load_model, native_bf16, tta_views
+from openfer.errors import CheckpointError, ConfigError
+from openfer.inference import DEFAULT_WEIGHTS, PRECISIONS, load_model, native_bf16, tta_views
 
 
 @pytest.fixture(scope="module")
@@ -27,19 +30,6 @@ def test_flip_averages_the_face_and_its_mirror(faces: np.ndarray) -> None:
     plain = load_model(tta="none")
     expected = (plain.predict_proba(faces) + plain.predict_proba(faces[:, :, ::-1].copy())) / 2
     np.testing.assert_allclose(load_model(tta="flip").predict_proba(faces), expected, atol=1e-5)
-
-
-def test_affine_views_move_the_face_as_asked() -> None:
-    x = torch.zeros(1, 1, 48, 48)
-    x[..., 20:28, 20:28] = 1.0  # a bright square in the middle
-    np.testing.assert_allclose(affine_view(x), x, atol=1e-6)  # the identity warp changes nothing
-    shifted = affine_view(x, dx=1 / 6)  # sample 1/12 of the width (4 px) to the right: content moves left
-    assert torch.equal(shifted[..., 20:28, 16:24], x[..., 20:28, 20:28])
-    zoomed = affine_view(x, zoom=2.0)  # zoom in 2x: the square doubles in size around the centre
-    assert zoomed[..., 17:31, 17:31].min() > 0.99 and zoomed[..., :15, :].max() < 1e-6
-    views = tta_views(x, "affine")
-    assert len(views) == 2 * len(AFFINE_VIEWS) and all(v.shape == x.shape for v in views)
-    assert torch.equal(views[len(AFFINE_VIEWS)], x.flip(-1))  # the second half mirrors the first
 
 
 def test_affine_tta_averages_its_views(faces: np.ndarray) -> None:
@@ -63,3 +53,69 @@ def test_unknown_precision_is_refused() -> None:
     with pytest.raises(ValueError, match="precision must be one of"):
         load_model(precision="fp8")
     assert PRECISIONS == ("fp32", "bf16", "auto")
+
+
+def test_load_model_reads_each_file_once(random_model_file: Path, tmp_path: Path, monkeypatch) -> None:
+    import safetensors
+
+    from openfer import inference
+    from openfer.checkpoints import read_state_dict, save_safetensors
+
+    state, _ = read_state_dict(random_model_file)
+    bare = tmp_path / "bare.safetensors"
+    save_safetensors(state, bare)  # no metadata: the registered name says what it holds
+    reads: list[Path] = []
+    opens: list[Path] = []
+    real_read, real_open = inference.read_state_dict, safetensors.safe_open
+    monkeypatch.setattr(inference, "read_state_dict", lambda path: reads.append(Path(path)) or real_read(path))
+    monkeypatch.setattr(safetensors, "safe_open", lambda path, *a, **k: opens.append(Path(path)) or real_open(path, *a, **k))
+    cases = [
+        ((), DEFAULT_WEIGHTS),
+        (("fast",), DEFAULT_WEIGHTS),
+        ((random_model_file,), random_model_file),
+        (("openfer_vgg", random_model_file), random_model_file),
+        (("openfer_vgg", bare), bare),
+    ]
+    for arguments, file in cases:
+        reads.clear()
+        opens.clear()
+        model = load_model(*arguments)
+        assert reads == [file] and opens == [file], arguments
+        assert model.weights_file == file
+
+
+def test_load_model_refuses_what_it_cannot_resolve(random_model_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="checkpoint: not used with the shipped model 'fast'"):
+        load_model("fast", random_model_file)
+    with pytest.raises(ConfigError, match="'openfer_vgg' is a registered architecture: pass checkpoint=PATH"):
+        load_model("openfer_vgg")
+    with pytest.raises(CheckpointError, match="holds weights of model 'openfer_vgg', not 'dan'"):
+        load_model("dan", random_model_file)
+    with pytest.raises(CheckpointError, match="absent.ckpt: no such checkpoint file, and not a registered model name"):
+        load_model(tmp_path / "absent.ckpt")
+    with pytest.raises(ConfigError, match="expected a preset, a file or a registered model name; got int"):
+        load_model(3)
+
+
+def test_load_model_runs_onnx_files_in_onnxruntime(random_model_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from openfer.export import OnnxExpressionModel, export_onnx
+
+    torch_model = load_model(random_model_file, tta="none")
+    path = export_onnx(torch_model, tmp_path / "model.onnx")
+    onnx_model = load_model(path, tta="none")
+    assert isinstance(onnx_model, OnnxExpressionModel) and onnx_model.tta == "none"
+    faces = np.random.default_rng(2).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    np.testing.assert_allclose(onnx_model.predict_proba(faces), torch_model.predict_proba(faces), atol=1e-4)
+    with pytest.raises(ConfigError, match="an ONNX model takes only the options tta, batch_size, threads; got members"):
+        load_model(path, members=1)
+
+
+def test_user_errors_are_config_errors_and_still_value_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown tta 'twelvecrop'"):
+        load_model(tta="twelvecrop")
+    model = load_model("fast")
+    with pytest.raises(ConfigError, match="unknown tta 'sixcrop'"):
+        model.tta = "sixcrop"
+    assert model.tta == "flip"
+    assert issubclass(ConfigError, ValueError)  # callers that caught the ValueError of old still catch it

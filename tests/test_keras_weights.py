@@ -13,7 +13,7 @@ import torch
 from openfer.errors import CheckpointError
 from openfer.keras_weights import read_keras_h5
 from openfer.models import create_model
-from openfer.models.backbones.mobilenet import MobileNetV1, load_mobilenet_weights
+from openfer.models.backbones.mobilenet import MobileNetV1, load_keras_layout_weights
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keras"
 KERAS_FILE = FIXTURES / "mobilenet_conv_pw_2.h5"
@@ -47,7 +47,7 @@ def as_keras2_file(source: Path, target: Path) -> Path:
 
 def test_keras_mobilenet_converts_to_the_same_outputs() -> None:
     model = MobileNetV1(num_classes=0, last_layer="conv_pw_2")
-    assert load_mobilenet_weights(model, KERAS_FILE) == []
+    assert load_keras_layout_weights(model, KERAS_FILE) == []
     ours, theirs = keras_output_of(model)
     assert ours.shape == theirs.shape == (1, 8, 8, 128)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
@@ -60,14 +60,14 @@ def test_keras2_naming_of_depthwise_kernels_converts_the_same(tmp_path: Path) ->
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     model = MobileNetV1(num_classes=0, last_layer="conv_pw_2")
-    load_mobilenet_weights(model, keras2)
+    load_keras_layout_weights(model, keras2)
     ours, theirs = keras_output_of(model)
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
 def test_a_shorter_model_loads_the_prefix_and_reports_the_rest() -> None:
     model = MobileNetV1(num_classes=0, last_layer="conv_pw_1")
-    report = load_mobilenet_weights(model, KERAS_FILE)
+    report = load_keras_layout_weights(model, KERAS_FILE)
     assert report and all(line.startswith("beyond conv_pw_1, not loaded: conv_") for line in report)
     assert any("conv_pw_2.weight" in line for line in report)
 
@@ -75,7 +75,7 @@ def test_a_shorter_model_loads_the_prefix_and_reports_the_rest() -> None:
 def test_a_longer_model_is_refused_with_the_missing_layers() -> None:
     model = MobileNetV1(num_classes=0, last_layer="conv_dw_3")
     with pytest.raises(CheckpointError, match=r"mobilenet_conv_pw_2.h5: does not match the model .*missing: conv_dw_3.weight"):
-        load_mobilenet_weights(model, KERAS_FILE)
+        load_keras_layout_weights(model, KERAS_FILE)
 
 
 def test_pattlite_takes_keras_backbone_weights_up_to_its_cut() -> None:

@@ -29,7 +29,7 @@ def test_affinity_loss_by_hand() -> None:
     # Each dimension holds (0, 2, 0): mean 2/3, variance ((2/3)^2 + (4/3)^2 + (2/3)^2) / 2 = 4/3; sum 8/3.
     # ||x1 - c0||^2 = 1 + 1 = 2; ||x2 - c1||^2 = 0 + 1 = 1; loss = (2 / (8/3) + 1 / (8/3)) / 2 = 0.5625.
     loss = _with_centers("affinity", CENTERS)
-    value = loss({"logits": torch.zeros(2, 3), "features": FEATURE_MAPS}, LABELS, None)
+    value = loss({"logits": torch.zeros(2, 3), "features": FEATURE_MAPS}, LABELS)
     assert value.item() == pytest.approx(0.5625)
     value.backward()
     assert loss.centers.grad is not None and loss.centers.grad.abs().sum() > 0
@@ -38,20 +38,20 @@ def test_affinity_loss_by_hand() -> None:
 def test_center_loss_by_hand() -> None:
     # Wen et al. 2016, Eq. 2, batch mean: (1/2)(2 + 1) / 2 = 0.75.
     loss = _with_centers("center", CENTERS)
-    assert loss({"features": FEATURE_MAPS.mean(dim=(2, 3))}, LABELS, None).item() == pytest.approx(0.75)
+    assert loss({"features": FEATURE_MAPS.mean(dim=(2, 3))}, LABELS).item() == pytest.approx(0.75)
 
 
 def test_partition_loss_by_hand() -> None:
     # One image, K = 2 heads, L = 2 dimensions: heads (0, 1) and (2, 4).
     # Unbiased variance over the heads: dimension 1 (0, 2) -> 2; dimension 2 (1, 4) -> 4.5.
     outputs = {"heads": torch.tensor([[[0.0, 1.0], [2.0, 4.0]]])}
-    code = build_loss("partition")(outputs, torch.tensor([0]), None)
-    paper = build_loss("partition", form="paper")(outputs, torch.tensor([0]), None)
+    code = build_loss("partition")(outputs, torch.tensor([0]))
+    paper = build_loss("partition", form="paper")(outputs, torch.tensor([0]))
     # Code: log(1 + K / mean variance) = log(1 + 2 / 3.25).
     assert code.item() == pytest.approx(math.log(1 + 2 / 3.25))
     # Eq. 6: mean over dimensions of log(1 + K / variance) = (log 2 + log(1 + 2 / 4.5)) / 2.
     assert paper.item() == pytest.approx((math.log(2.0) + math.log(1 + 2 / 4.5)) / 2)
-    assert build_loss("partition")({"heads": torch.randn(3, 1, 4)}, torch.tensor([0, 1, 2]), None).item() == 0.0
+    assert build_loss("partition")({"heads": torch.randn(3, 1, 4)}, torch.tensor([0, 1, 2])).item() == 0.0
     with pytest.raises(ConfigError, match="form"):
         build_loss("partition", form="mean")
 
@@ -79,7 +79,7 @@ def test_faml_draws_one_loss_per_batch_with_the_given_probabilities() -> None:
         loss = build_loss("faml", probabilities={"lsr": 0.8, "ce": 0.2}, seed=seed)
         out = []
         for _ in range(n):
-            value = loss(logits, label, None).item()
+            value = loss(logits, label).item()
             out.append(min(values, key=lambda name: abs(values[name] - value)))
         return out
 
@@ -93,23 +93,28 @@ def test_faml_draws_one_loss_per_batch_with_the_given_probabilities() -> None:
         build_loss("faml", probabilities={"focal": 1.0})
 
 
-def test_emonext_attention_returns_the_models_regulariser() -> None:
+def test_emonext_attention_is_the_variance_of_each_faces_attention_weights() -> None:
     loss = build_loss("emonext_attention")
-    regulariser = torch.tensor(0.125, requires_grad=True)
-    assert loss({"logits": torch.zeros(1, 7), "attention_regularizer": regulariser}, torch.tensor([0]), None).item() == 0.125
-    with pytest.raises(ConfigError, match="attention_regularizer"):
-        loss(torch.zeros(1, 7), torch.tensor([0]), None)
+    # Face 1: weights 1, 0, 0, 1 (mean 1/2, squared deviations 1/4); face 2: uniform 1/2 (deviation 0).
+    weights = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5], [0.5, 0.5]]], requires_grad=True)
+    assert loss({"logits": torch.zeros(2, 7), "attention": weights}, torch.tensor([0, 0])).item() == 0.125
+    # Each face is centred on its own mean: shifting one face's weights leaves the term unchanged.
+    shifted = weights.detach().clone()
+    shifted[1] += 0.25
+    assert loss({"logits": torch.zeros(2, 7), "attention": shifted}, torch.tensor([0, 0])).item() == 0.125
+    with pytest.raises(ConfigError, match="'attention'"):
+        loss(torch.zeros(1, 7), torch.tensor([0]))
 
 
 def test_losses_needing_model_extras_name_them() -> None:
     with pytest.raises(ConfigError, match="'features'"):
-        build_loss("affinity")(torch.zeros(2, 7), LABELS, None)
+        build_loss("affinity")(torch.zeros(2, 7), LABELS)
     with pytest.raises(ConfigError, match="'heads'"):
-        build_loss("partition")(torch.zeros(2, 7), LABELS, None)
+        build_loss("partition")(torch.zeros(2, 7), LABELS)
 
 
 def test_class_weighted_cross_entropy_is_the_cross_entropy_option() -> None:
     # Two images of classes 2 and 0, weights 3 and 1, both with softmax (1/4, 1/4, 1/2): (3 log 2 + log 4) / 4.
     logits = torch.tensor([[0.0, 0.0, math.log(2.0)]] * 2)
-    value = build_loss("cross_entropy", class_weights=[1.0, 1.0, 3.0])(logits, torch.tensor([2, 0]), None)
+    value = build_loss("cross_entropy", class_weights=[1.0, 1.0, 3.0])(logits, torch.tensor([2, 0]))
     assert value.item() == pytest.approx(1.25 * math.log(2.0))

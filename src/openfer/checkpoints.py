@@ -8,17 +8,16 @@ what did not match, never a silent partial load.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
 
-from openfer.errors import CheckpointError
+from openfer.errors import CheckpointError, ConfigError
+from openfer.files import atomic_path
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -32,12 +31,12 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
-        from safetensors.torch import load_file, safe_open
+        from safetensors import safe_open
 
         try:
-            tensors = load_file(str(path))
-            with safe_open(str(path), framework="pt") as f:
+            with safe_open(str(path), framework="pt") as f:  # one open for the metadata and the tensors
                 raw = f.metadata() or {}
+                tensors = {key: f.get_tensor(key) for key in f.keys()}
         except (SafetensorError, OSError, ValueError) as error:
             raise CheckpointError(f"{path}: not a readable safetensors file ({error})") from None
         metadata: dict[str, Any] = {}
@@ -138,12 +137,15 @@ def _file_kind(path: Path) -> str:
     return "unknown"
 
 
-def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str, strict: bool = True) -> list[str]:
-    """Check every key and shape of ``state`` against ``model``; return the report lines of what differs.
+def check_state_dict(
+    model: nn.Module | Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], source: str, strict: bool = True
+) -> list[str]:
+    """Check every key and shape of ``state`` against ``model`` (a module or the state dict it expects);
+    return the report lines of what differs.
 
     With ``strict`` any missing, unexpected or mis-shaped key raises :class:`CheckpointError`.
     """
-    expected = model.state_dict()
+    expected = model.state_dict() if isinstance(model, nn.Module) else model
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shapes = [
@@ -168,22 +170,67 @@ def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> lis
     return report
 
 
+def load_backbone_weights(
+    model: nn.Module,
+    path: str | Path,
+    head: str | None,
+    *,
+    state: Mapping[str, torch.Tensor] | None = None,
+    convert: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    skip: Callable[[str], str | None] | None = None,
+    backbone: nn.Module | None = None,
+) -> list[str]:
+    """Load a backbone checkpoint into ``model``, every key and shape checked; return what was not loaded.
+
+    ``head``: the name of the classifier module (the registry's ``head``, e.g. ``fc``); its keys on either side
+    are left as they are and reported, ``None`` loads it too. ``state``: the tensors of ``path`` already read
+    (a converted Keras file), else :func:`read_state_dict` reads them. ``convert`` renames another key layout
+    to the model's; ``skip(key)`` gives a reason to leave a checkpoint key out (reported), or ``None``.
+    ``backbone``: the module whose keys the checkpoint must hold (default ``model``); a model that adds
+    modules to it (EmoNeXt on ConvNeXt) keeps those as initialised, reported. ``module.`` prefixes are
+    stripped, and BN counters missing from checkpoints older than PyTorch 0.4.1 keep the model's values.
+    Any other missing, unexpected or mis-shaped key raises :class:`CheckpointError` listing them.
+    """
+    if state is None:
+        state, _ = read_state_dict(path)
+    state = {key.removeprefix("module."): value for key, value in state.items()}
+    if convert is not None:
+        state = convert(state)
+    own = model.state_dict()
+    expected = (backbone if backbone is not None else model).state_dict()
+
+    def is_head(key: str) -> bool:
+        return head is not None and key.split(".")[0] == head
+
+    for key in expected:
+        if key.endswith("num_batches_tracked") and key in own:
+            state.setdefault(key, own[key])
+    report = []
+    for key in sorted({k for k in own if is_head(k)} | {k for k in state if is_head(k)}):
+        found = f"checkpoint {tuple(state[key].shape)}" if key in state else "not in checkpoint"
+        kept = f"model {tuple(own[key].shape)}" if key in own else "not in model"
+        report.append(f"head not loaded: {key}: {found} vs {kept}")
+    usable = {}
+    for key, value in state.items():
+        reason = skip(key) if skip is not None and not is_head(key) else None
+        if reason:
+            report.append(f"{reason}: {key}")
+        elif not is_head(key):
+            usable[key] = value
+    check_state_dict({k: v for k, v in expected.items() if not is_head(k)}, usable, str(path), strict=True)
+    missing, unexpected = model.load_state_dict(usable, strict=False)
+    if unexpected:
+        raise CheckpointError(f"{path}: keys not in the model: {', '.join(unexpected[:5])}")
+    return report + [f"not in checkpoint, left initialised: {key}" for key in missing if not is_head(key)]
+
+
 def save_safetensors(state: Mapping[str, torch.Tensor], path: str | Path, metadata: Mapping[str, Any] | None = None) -> None:
     """Write tensors (+ JSON-encoded metadata) to ``path`` atomically."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".safetensors.tmp")
-    os.close(fd)
-    try:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
-        save_file(tensors, tmp, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    with atomic_path(path) as temporary:
+        save_file(tensors, temporary, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
 
 
 def pack_checkpoint(checkpoint: str | Path, output: str | Path, extra_metadata: Mapping[str, Any] | None = None) -> Path:
@@ -198,19 +245,22 @@ def pack_checkpoint(checkpoint: str | Path, output: str | Path, extra_metadata: 
 def packed_metadata(meta: Mapping[str, Any], source: str | Path) -> dict[str, Any]:
     """What :func:`openfer.load_model` needs to rebuild a network, from a training checkpoint's
     hyper-parameters or a packed file's metadata: architecture, options, classes, input size, normalisation."""
+    from openfer.models.registry import model_info  # the models import this module
+
     if "model" not in meta:
         raise CheckpointError(f"{source}: not an openfer checkpoint (no 'model' entry in its metadata)")
+    info = model_info(meta["model"])
     if meta.get("input_size"):
         channels, size = int(meta["input_size"][0]), int(meta["input_size"][-1])
     else:
-        channels, size = int(meta.get("channels", 1)), int(meta.get("image_size", 48))
+        channels, size = int(meta.get("channels", info.channels)), int(meta.get("image_size", info.image_size))
     return {
         "model": meta["model"],
         "model_options": dict(meta.get("model_options") or {}),
         "classes": list(meta.get("classes") or []),
         "input_size": [channels, size, size],
-        "mean": float(meta.get("mean", 0.5)),
-        "std": float(meta.get("std", 0.25)),
+        "mean": float(meta.get("mean", info.mean)),
+        "std": float(meta.get("std", info.std)),
     }
 
 
@@ -224,7 +274,7 @@ def pack_ensemble(checkpoints: list[str | Path], output: str | Path, storage: st
     matrices and kernels, float16 for the rest). Loading restores float32 either way.
     """
     if storage not in STORAGES:
-        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+        raise ConfigError(f"storage must be one of {', '.join(STORAGES)}; got {storage!r}")
     if len(checkpoints) < 2:
         raise CheckpointError("an ensemble needs at least two checkpoints")
     states, metas = zip(*(read_state_dict(c) for c in checkpoints))

@@ -19,8 +19,9 @@ class CheckpointError(OpenFERError):
     """A checkpoint or weights file is missing, corrupt or belongs to another model."""
 
 
-class ConfigError(OpenFERError):
-    """A configuration names an unknown model, dataset or option."""
+class ConfigError(OpenFERError, ValueError):
+    """An unknown model, dataset or option, or an option given a value it does not take (also a ValueError,
+    so ``except ValueError`` keeps catching it)."""
 
 
 class LabelError(OpenFERError):

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from openfer.data.cache import cache_dir
+from openfer.cache import cache_dir
 from openfer.errors import CheckpointError
+from openfer.files import atomic_path
 from openfer.inference import ExpressionModel
 from openfer.losses import logits_of
 
@@ -49,12 +48,9 @@ def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17) -> 
     import onnx
 
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     net = _LogitsOnly(model.net).eval()
     example = torch.zeros(2, model.channels, model.image_size, model.image_size)
-    fd, tmp = tempfile.mkstemp(dir=output.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
+    with atomic_path(output) as temporary:
         with warnings.catch_warnings():
             # The TorchScript exporter is deprecated in favour of the torch.export one, which needs the
             # extra onnxscript package; the TorchScript one needs nothing and handles every openfer model.
@@ -63,14 +59,14 @@ def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17) -> 
             torch.onnx.export(
                 net,
                 (example,),
-                tmp,
+                str(temporary),
                 input_names=[INPUT_NAME],
                 output_names=[OUTPUT_NAME],
                 dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
                 opset_version=opset,
                 dynamo=False,
             )
-        graph = onnx.load(tmp)
+        graph = onnx.load(temporary)
         metadata = {
             "openfer_onnx_format": ONNX_FORMAT,
             "name": model.name,
@@ -82,11 +78,7 @@ def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17) -> 
         }
         for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=json.dumps(value))
-        onnx.save(graph, tmp)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        onnx.save(graph, temporary)
     return output
 
 
@@ -159,3 +151,13 @@ def cached_onnx_model(model: ExpressionModel, weights: str | Path, **options: An
     if not path.is_file():
         export_onnx(model, path)
     return OnnxExpressionModel(path, **{"tta": model.tta, "batch_size": model.batch_size, **options})
+
+
+def verify_onnx(model: ExpressionModel, path: str | Path, tolerance: float = 1e-4, faces: int = 8) -> float:
+    """The largest difference between the probabilities of the ONNX file ``path`` and of ``model`` (same TTA)
+    on random faces; :class:`CheckpointError` when it exceeds ``tolerance``."""
+    crops = np.random.default_rng(0).integers(0, 256, (faces, model.image_size, model.image_size), dtype=np.uint8)
+    difference = float(np.abs(OnnxExpressionModel(path, tta=model.tta).predict_proba(crops) - model.predict_proba(crops)).max())
+    if difference > tolerance:
+        raise CheckpointError(f"{path}: ONNX probabilities differ from PyTorch by {difference:.2e} (more than {tolerance:.0e})")
+    return difference

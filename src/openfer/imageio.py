@@ -1,9 +1,11 @@
-"""Image decoding: the one place openfer turns an image file into pixels.
+"""Images: the one place openfer turns files or bytes into pixels and back, and converts channels and sizes.
 
-Files are read as bytes and decoded by OpenCV with ``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``, which keeps
+Files (or bytes already in memory) are decoded by OpenCV with ``IMREAD_ANYDEPTH | IMREAD_ANYCOLOR``, which keeps
 16-bit and grey images as they are, drops alpha, expands palettes and applies the EXIF orientation.
 16-bit images are scaled to 8 bits. Every failure raises :class:`~openfer.errors.ImageError` with one
-line naming the file.
+line naming the file (or the name given for the bytes). :func:`write_image` encodes by the file's suffix
+and writes atomically; :func:`to_channels`, :func:`resize` and :func:`to_model_input_size` are the pixel
+helpers that the readers, the engine and the recogniser share.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from openfer.data.imageops import to_channels
 from openfer.errors import ImageError
+from openfer.files import write_bytes
 
 #: File extensions (lower case) that the dataset readers treat as images.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
@@ -41,24 +43,71 @@ def read_image(path: str | Path, grey: bool) -> np.ndarray:
         raise ImageError(f"{path}: no such image file") from None
     except OSError as error:
         raise ImageError(f"{path}: cannot read ({error.strerror or error})") from None
+    return decode_image(data, grey, name=str(path))
+
+
+def decode_image(data: bytes, grey: bool, name: str = "image") -> np.ndarray:
+    """Decode the bytes of an image file (as :func:`read_image` does); errors name the image ``name``."""
     if not data:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+        raise ImageError(f"{name}: empty file (0 bytes)")
     size = _header_size(data)
     if size is not None:
-        _check_pixels(path, *size)
+        _check_pixels(name, *size)
     if data[:2] == b"\xff\xd8" and not _jpeg_complete(data):
-        raise ImageError(f"{path}: truncated or corrupt JPEG (no end-of-image marker after the scan)")
+        raise ImageError(f"{name}: truncated or corrupt JPEG (no end-of-image marker after the scan)")
     image = _decode(data)
     if image is None:
-        raise ImageError(f"{path}: not an image or corrupt/truncated (cannot decode)")
-    _check_pixels(path, image.shape[1], image.shape[0])
+        raise ImageError(f"{name}: not an image or corrupt/truncated (cannot decode)")
+    _check_pixels(name, image.shape[1], image.shape[0])
     if image.dtype == np.uint16:
         image = np.round(image / 257.0).astype(np.uint8)
     elif image.dtype != np.uint8:
-        raise ImageError(f"{path}: unsupported pixel type {image.dtype} (expected 8 or 16 bits)")
+        raise ImageError(f"{name}: unsupported pixel type {image.dtype} (expected 8 or 16 bits)")
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return to_channels(image, 1 if grey else 3)
+
+
+def encode_image(image_rgb: np.ndarray, suffix: str, name: str = "image") -> bytes:
+    """The bytes of an RGB (or grey) uint8 image in the format of ``suffix`` (``.png``, ``.jpg``, ...)."""
+    bgr = image_rgb if image_rgb.ndim == 2 else cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR)
+    try:
+        ok, encoded = cv2.imencode(suffix or ".png", bgr)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise ImageError(f"{name}: cannot encode an image with suffix {suffix!r} (use .jpg or .png)")
+    return encoded.tobytes()
+
+
+def write_image(path: str | Path, image_rgb: np.ndarray) -> Path:
+    """Encode an RGB (or grey) uint8 image by ``path``'s suffix and write it atomically; returns the path."""
+    path = Path(path)
+    return write_bytes(path, encode_image(image_rgb, path.suffix, name=str(path)))
+
+
+def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """Grey (H, W) or RGB (H, W, 3) uint8 -> (H, W) for ``channels=1`` or (H, W, 3) for ``channels=3``."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if channels == 1:
+        return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image
+
+
+def resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize to ``size`` (int: square; tuple: (height, width)); area interpolation when shrinking."""
+    h, w = (size, size) if isinstance(size, int) else size
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h < image.shape[0] or w < image.shape[1]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def to_model_input_size(image: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """A uint8 image as a C x size x size array for the network."""
+    image = resize(to_channels(image, channels), size)
+    return image[None] if image.ndim == 2 else image.transpose(2, 0, 1)
 
 
 def _decode(data: bytes) -> np.ndarray | None:
@@ -73,10 +122,10 @@ def _decode(data: bytes) -> np.ndarray | None:
         cv2.utils.logging.setLogLevel(level)
 
 
-def _check_pixels(path: Path, width: int, height: int) -> None:
+def _check_pixels(name: str, width: int, height: int) -> None:
     if width * height > MAX_PIXELS:
         raise ImageError(
-            f"{path}: image of {width} x {height} pixels is larger than the limit of {MAX_PIXELS:,} pixels"
+            f"{name}: image of {width} x {height} pixels is larger than the limit of {MAX_PIXELS:,} pixels"
         )
 
 

@@ -3,53 +3,29 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+# The TTA views live in openfer.augment beside the training augmentation; their names stay importable here.
+from openfer.augment import AFFINE_VIEWS, TENCROP_FRACTION, TTA_MODES, VIEWS_PER_FACE, affine_view, tta_views  # noqa: F401
 from openfer.checkpoints import check_state_dict, read_state_dict
-from openfer.data.augment import affine_warp
-from openfer.data.imageops import to_model_input_size
 from openfer.errors import CheckpointError, ConfigError, ImageError
+from openfer.imageio import to_model_input_size
+from openfer.labels import FER2013
 from openfer.losses import logits_of
-from openfer.models.registry import create_model
+from openfer.models.registry import create_model, info_of, list_models, model_info
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
 
 Faces = np.ndarray | Sequence[np.ndarray]
 
-TTA_MODES = ("none", "flip", "tencrop", "affine")
 PRECISIONS = ("fp32", "bf16", "auto")
-TENCROP_FRACTION = 0.9
-#: The ``affine`` TTA views as (zoom, shift x, shift y) in affine_grid units (a shift of 0.08 moves the face
-#: by 4 % of its width), each also mirrored; all inside the range the training augmentation draws.
-AFFINE_VIEWS: tuple[tuple[float, float, float], ...] = (
-    (1.0, 0.0, 0.0),
-    (1.08, 0.0, 0.0),
-    (0.93, 0.0, 0.0),
-    (1.0, 0.08, 0.0),
-    (1.0, -0.08, 0.0),
-    (1.0, 0.0, 0.08),
-    (1.0, 0.0, -0.08),
-)
-
-VIEWS_PER_FACE = {"none": 1, "flip": 2, "tencrop": 10, "affine": 2 * len(AFFINE_VIEWS)}
-
-
-def affine_view(x: torch.Tensor, zoom: float = 1.0, dx: float = 0.0, dy: float = 0.0, degrees: float = 0.0) -> torch.Tensor:
-    """``x`` (N, C, S, S) warped by the training augmentation's own warp (:func:`openfer.data.augment.affine_warp`),
-    the same for every face: ``zoom`` > 1 zooms in, ``dx``/``dy`` shift in affine_grid units, ``degrees`` rotates."""
-    n = x.shape[0]
-
-    def same(value: float) -> torch.Tensor:
-        return torch.full((n,), float(value))
-
-    return affine_warp(x, same(zoom), same(np.deg2rad(degrees)), same(dx), same(dy), same(1.0), x.shape[-1])
 
 
 @functools.cache
@@ -61,35 +37,6 @@ def native_bf16() -> bool:
         return False
 
 
-def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
-    """The views of a preprocessed batch (N, C, S, S) whose probabilities are averaged.
-
-    ``none``: the face as it is; ``flip``: the face and its mirror image; ``tencrop``: the four corner
-    crops and the centre crop of side ``round(0.9 * S)``, each resized back to S, and their mirror
-    images (a 1.11x zoom plus a shift of up to 5 %, inside the range the training augmentation draws);
-    ``affine``: the face warped as the training augmentation warps faces (:data:`AFFINE_VIEWS`: as it is,
-    zoomed in and out, shifted four ways), and the mirror image of each.
-    """
-    if tta not in TTA_MODES:
-        raise ValueError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
-    if tta == "none":
-        return [x]
-    if tta == "flip":
-        return [x, x.flip(-1)]
-    if tta == "affine":
-        views = [x if view == (1.0, 0.0, 0.0) else affine_view(x, *view) for view in AFFINE_VIEWS]
-        return views + [view.flip(-1) for view in views]
-    height, width = x.shape[-2:]
-    crop_h, crop_w = round(height * TENCROP_FRACTION), round(width * TENCROP_FRACTION)
-    corners = [(0, 0), (0, width - crop_w), (height - crop_h, 0), (height - crop_h, width - crop_w)]
-    centre = ((height - crop_h) // 2, (width - crop_w) // 2)
-    crops = [
-        F.interpolate(x[..., top : top + crop_h, left : left + crop_w], size=(height, width), mode="bilinear", align_corners=False)
-        for top, left in corners + [centre]
-    ]
-    return crops + [crop.flip(-1) for crop in crops]
-
-
 class ExpressionModel:
     """A network plus what it needs to read faces: classes, input size, channels, normalisation.
 
@@ -97,8 +44,8 @@ class ExpressionModel:
     of crops of different sizes) and returns an (N, len(classes)) array of probabilities.
     ``tta`` averages the probabilities over views of each face (:func:`tta_views`); the views of a batch
     go through the network together, ``batch_size`` images per forward pass.
-    ``precision``: ``"fp32"`` (default), ``"bf16"`` (bfloat16 autocast and channels_last: about 3x faster
-    on CPUs with AMX or AVX512-BF16, probabilities within about 1e-2 of fp32), or ``"auto"`` (bf16 where
+    ``precision``: ``"fp32"`` (default), ``"bf16"`` (bfloat16 autocast and channels_last: faster on CPUs
+    with AMX or AVX512-BF16, probabilities close to fp32; figures in docs/benchmarks.md), or ``"auto"`` (bf16 where
     the CPU computes it natively, see :func:`native_bf16`, else fp32).
     """
 
@@ -106,30 +53,46 @@ class ExpressionModel:
         self,
         net: nn.Module,
         classes: Sequence[str],
-        image_size: int = 48,
-        channels: int = 1,
-        mean: float = 0.5,
-        std: float = 0.25,
+        image_size: int | None = None,
+        channels: int | None = None,
+        mean: float | None = None,
+        std: float | None = None,
         tta: str = "flip",
         batch_size: int = 256,
         name: str = "",
         precision: str = "fp32",
+        weights_file: str | Path | None = None,
     ) -> None:
-        if tta not in TTA_MODES:
-            raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         self.net = net.eval()
         self.classes: tuple[str, ...] = tuple(classes)
-        self.image_size, self.channels = image_size, channels
-        self.mean, self.std, self.tta = mean, std, tta
+        info = info_of(net)  # what is not given comes from the network's registry entry
+        self.image_size = info.image_size if image_size is None else image_size
+        self.channels = info.channels if channels is None else channels
+        self.mean = info.mean if mean is None else mean
+        self.std = info.std if std is None else std
+        self.tta = tta
         self.batch_size = batch_size
         self.name = name
+        #: The weights file the network was read from (:func:`load_model` sets it; the ONNX cache keys on it).
+        self.weights_file = Path(weights_file) if weights_file is not None else None
         self.bf16 = False
         self.set_precision(precision)
+
+    @property
+    def tta(self) -> str:
+        """The test-time augmentation that :meth:`predict_proba` and evaluation apply (one of :data:`TTA_MODES`)."""
+        return self._tta
+
+    @tta.setter
+    def tta(self, tta: str) -> None:
+        if tta not in TTA_MODES:
+            raise ConfigError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
+        self._tta = tta
 
     def set_precision(self, precision: str) -> None:
         """Switch between ``"fp32"``, ``"bf16"`` and ``"auto"`` inference (see the class notes)."""
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
         self.net = self.net.to(memory_format=torch.channels_last if self.bf16 else torch.contiguous_format)
 
@@ -185,59 +148,110 @@ class ExpressionModel:
         return [self.classes[i] for i in self.predict_proba(faces).argmax(1)]
 
 
-def model_from_weights(path: str | Path, members: int | None = None, **options: Any) -> ExpressionModel:
-    """Build an :class:`ExpressionModel` from a safetensors file or Lightning checkpoint written by openfer.
+def _from_state(
+    state: dict[str, torch.Tensor], meta: dict[str, Any], source: Path, members: int | None = None, **options: Any
+) -> ExpressionModel:
+    """An :class:`ExpressionModel` from the tensors and metadata read from ``source``; keys and shapes are checked.
 
-    The file's metadata names the architecture, its options and classes; keys and shapes are checked.
-    ``members``: for an ensemble file (``openfer weights ensemble``), keep only its first ``members``
-    networks (1: a single network, the fastest; a single-network file counts as an ensemble of one);
-    ``options`` go to :class:`ExpressionModel`.
+    The metadata names the architecture, its options and classes. ``members``: for an ensemble file
+    (``openfer weights ensemble``), keep only its first ``members`` networks (1: a single network, the
+    fastest; a single-network file counts as an ensemble of one); ``options`` go to :class:`ExpressionModel`.
     """
-    state, meta = read_state_dict(path)
     name = meta.get("model")
     if not name:
-        raise CheckpointError(f"{path}: no 'model' entry in its metadata; build the model and use openfer.checkpoints.load_weights")
+        raise CheckpointError(f"{source}: no 'model' entry in its metadata; pass the registered model name with it (load_model(name, checkpoint=...))")
     classes = meta.get("classes") or [str(i) for i in range(int(meta.get("num_classes", 7)))]
     net = create_model(name, num_classes=len(classes), **(meta.get("model_options") or {}))
-    check_state_dict(net, state, str(path))
+    check_state_dict(net, state, str(source))
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     if members is not None:
         total = len(getattr(net, "members", [])) or 1  # a single network is an ensemble of one
         if not 1 <= members <= total:
-            raise ConfigError(f"{path}: members must be between 1 and {total}, got {members}")
+            raise ConfigError(f"{source}: members must be between 1 and {total}, got {members}")
         if members < total:
             kept = list(net.members)[:members]
             net = kept[0] if members == 1 else type(net)(kept)
             name = f"{name}[{members}/{total}]"
-    input_size = meta.get("input_size") or [meta.get("channels", 1), meta.get("image_size", 48), meta.get("image_size", 48)]
+    info = model_info(meta["model"])
+    input_size = meta.get("input_size") or [meta.get("channels", info.channels), meta.get("image_size", info.image_size)]
     return ExpressionModel(
         net,
         classes,
         image_size=int(input_size[-1]),
         channels=int(input_size[0]),
-        mean=float(meta.get("mean", 0.5)),
-        std=float(meta.get("std", 0.25)),
+        mean=float(meta.get("mean", info.mean)),
+        std=float(meta.get("std", info.std)),
         name=name,
+        weights_file=source,
         **options,
     )
+
+
+def _from_name(name: str, checkpoint: Path, **options: Any) -> ExpressionModel:
+    """Registered architecture ``name`` with the weights in ``checkpoint``, whose metadata (if any) must name it."""
+    state, meta = read_state_dict(checkpoint)
+    stored = meta.get("model")
+    if stored and stored != name:
+        raise CheckpointError(f"{checkpoint}: holds weights of model {stored!r}, not {name!r}")
+    if not stored:  # bare weights: the architecture, its input and normalisation come from the registry
+        meta = {"model": name, "classes": meta.get("classes") or list(FER2013)}
+    return _from_state(state, meta, checkpoint, **options)
+
+
+def _from_onnx(path: Path, **options: Any) -> ExpressionModel:
+    """An ONNX file exported by openfer, run in onnxruntime."""
+    unused = sorted(set(options) - set(ONNX_OPTIONS))
+    if unused:
+        raise ConfigError(f"{path}: an ONNX model takes only the options {', '.join(ONNX_OPTIONS)}; got {', '.join(unused)}")
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise ConfigError(f"{path}: running an ONNX file needs onnxruntime: pip install onnxruntime")
+    from openfer.export import OnnxExpressionModel
+
+    return OnnxExpressionModel(path, **options)
 
 
 #: Named variants of the shipped model: the whole ensemble with the 14 affine TTA views (the most
 #: accurate), and its first network alone with flip TTA (the recogniser's default: 14x fewer forward
 #: passes per face; model card and docs/recognize.md#speed). Options given to load_model override these.
 PRESETS: dict[str, dict[str, Any]] = {"default": {"tta": "affine"}, "fast": {"members": 1}}
+#: The options an ``.onnx`` file takes (those of :class:`openfer.export.OnnxExpressionModel`).
+ONNX_OPTIONS = ("tta", "batch_size", "threads")
 
 
-def load_model(path: str | Path | None = None, **options: Any) -> ExpressionModel:
-    """The shipped model (no argument, ``"default"``, or ``"fast"``: see :data:`PRESETS`), or a model from
-    an openfer weights/checkpoint file. ``options``: ``members`` and those of :class:`ExpressionModel`
-    (``tta``, ``precision``, ``batch_size``).
+def preset_name(spec: str | Path | None) -> str | None:
+    """The preset of the shipped model that ``spec`` names (None: ``"default"``), else None.
 
-    Loads offline from files inside the package; nothing is downloaded.
+    A file of the same name as a preset wins over the preset."""
+    if spec is None:
+        return "default"
+    if isinstance(spec, str) and spec in PRESETS and not Path(spec).is_file():
+        return spec
+    return None
+
+
+def load_model(spec: str | Path | None = None, checkpoint: str | Path | None = None, **options: Any) -> ExpressionModel:
+    """The one resolver from a name to a model; each file is read once.
+
+    ``spec``: None or a preset (``"default"``, ``"fast"``: see :data:`PRESETS`) for the shipped model; an
+    openfer weights file (``.safetensors``) or Lightning checkpoint (``.ckpt``); an ``.onnx`` file exported
+    by openfer (run in onnxruntime); or a registered model name (``openfer.list_models()``) with its weights
+    in ``checkpoint``. ``options``: ``members`` and those of :class:`ExpressionModel` (``tta``,
+    ``precision``, ``batch_size``; for ``.onnx`` files :data:`ONNX_OPTIONS`). Nothing is downloaded.
     """
-    if path is None or (isinstance(path, str) and path in PRESETS and not Path(path).is_file()):
+    preset = preset_name(spec)
+    if preset is not None:
+        if checkpoint is not None:
+            raise ConfigError(f"checkpoint: not used with the shipped model {preset!r}")
         if not DEFAULT_WEIGHTS.is_file():
             raise CheckpointError(f"{DEFAULT_WEIGHTS}: the default weights are missing from this installation")
-        options = {**PRESETS[path or "default"], **options}
-        path = DEFAULT_WEIGHTS
-    return model_from_weights(path, **options)
+        return _from_state(*read_state_dict(DEFAULT_WEIGHTS), DEFAULT_WEIGHTS, **{**PRESETS[preset], **options})
+    if not isinstance(spec, (str, Path)):
+        raise ConfigError(f"model: expected a preset, a file or a registered model name; got {type(spec).__name__}")
+    if checkpoint is not None:
+        return _from_name(str(spec), Path(checkpoint), **options)
+    path = Path(spec)
+    if path.is_file():
+        return _from_onnx(path, **options) if path.suffix == ".onnx" else _from_state(*read_state_dict(path), path, **options)
+    if str(spec) in list_models():
+        raise ConfigError(f"model {str(spec)!r} is a registered architecture: pass checkpoint=PATH with its weights")
+    raise CheckpointError(f"{spec}: no such checkpoint file, and not a registered model name (see openfer.list_models())")

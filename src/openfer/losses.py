@@ -1,4 +1,4 @@
-"""Training losses. ``build_loss(name, **options)`` returns a module ``loss(outputs, targets, batch)``.
+"""Training losses. ``build_loss(name, **options)`` returns a module ``loss(outputs, targets)``.
 
 ``outputs`` is whatever the model's forward returns (logits, or a dict holding ``logits`` and
 model-specific extras such as attention maps); each loss takes what it needs from it.
@@ -6,6 +6,7 @@ model-specific extras such as attention maps); each loss takes what it needs fro
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable
 
 import torch
@@ -45,7 +46,7 @@ class CrossEntropy(nn.Module):
         weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         self.register_buffer("weight", weight, persistent=False)
 
-    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+    def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
         logits = logits_of(outputs).float()
         return F.cross_entropy(logits, targets, weight=self.weight, label_smoothing=self.label_smoothing)
 
@@ -76,7 +77,7 @@ class CenterLoss(nn.Module):
         super().__init__()
         self.centers = nn.Parameter(torch.randn(num_classes, feature_dim))
 
-    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+    def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
         features = pooled_features(outputs, "center").float()
         return 0.5 * (features - self.centers[class_indices(targets)]).pow(2).sum(dim=1).mean()
 
@@ -96,7 +97,7 @@ class AffinityLoss(nn.Module):
         super().__init__()
         self.centers = nn.Parameter(torch.randn(num_classes, feature_dim))
 
-    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+    def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
         features = pooled_features(outputs, "affinity").float()
         distances = (features - self.centers[class_indices(targets)]).pow(2).sum(dim=1)
         spread = self.centers.var(dim=0).sum()
@@ -118,7 +119,7 @@ class PartitionLoss(nn.Module):
             raise ConfigError(f"partition loss: form must be 'code' or 'paper', got {form!r}")
         self.form = form
 
-    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+    def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
         if not isinstance(outputs, dict) or "heads" not in outputs:
             raise ConfigError("loss 'partition' needs a model whose forward returns a dict with key 'heads' (DAN)")
         heads = outputs["heads"].float()
@@ -175,7 +176,7 @@ class FAMLMultiLoss(nn.Module):
         smoothed.scatter_(1, labels[:, None], 1.0 - self.epsilon)
         return F.cross_entropy(logits, smoothed)
 
-    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
+    def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
         choice = int(torch.multinomial(self.probabilities, 1, generator=self.generator))
         return self.component(self.names[choice], logits_of(outputs).float(), class_indices(targets))
 
@@ -183,13 +184,15 @@ class FAMLMultiLoss(nn.Module):
 @register_loss("emonext_attention")
 class EmoNeXtAttentionRegularizer(nn.Module):
     """EmoNeXt self-attention regulariser (El Boudouri & Bohi, MMSP 2023; code yelboudouri/EmoNeXt):
-    ``mean((W - mean(W))^2)`` of the attention weights W, computed by the model as the scalar
-    ``outputs["attention_regularizer"]``; this loss returns it (its weight comes from the config, 1 upstream)."""
+    ``mean((W - mean(W))^2)`` of the attention weights W = ``outputs["attention"]`` (N x T x T), each face's
+    weights centred on their own mean (see :mod:`openfer.models.emonext`); its weight comes from the config
+    (1 upstream)."""
 
-    def forward(self, outputs: Any, targets: torch.Tensor, batch: Any = None) -> torch.Tensor:
-        if not isinstance(outputs, dict) or "attention_regularizer" not in outputs:
-            raise ConfigError("loss 'emonext_attention' needs a model returning the key 'attention_regularizer' (EmoNeXt)")
-        return outputs["attention_regularizer"].float()
+    def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
+        if not isinstance(outputs, dict) or "attention" not in outputs:
+            raise ConfigError("loss 'emonext_attention' needs a model returning the key 'attention' (EmoNeXt)")
+        weights = outputs["attention"].float()
+        return (weights - weights.mean(dim=(1, 2), keepdim=True)).pow(2).mean()
 
 
 def build_loss(name: str, **options: Any) -> nn.Module:
@@ -197,6 +200,13 @@ def build_loss(name: str, **options: Any) -> nn.Module:
     if name not in _LOSSES:
         raise ConfigError(f"unknown loss {name!r}; available: {', '.join(sorted(_LOSSES))}")
     return _LOSSES[name](**options)
+
+
+def default_loss_options(name: str, num_classes: int) -> dict[str, Any]:
+    """The options a model's default loss ``name`` is built with: ``num_classes`` where the loss takes it."""
+    if name not in _LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; available: {', '.join(sorted(_LOSSES))}")
+    return {"num_classes": num_classes} if "num_classes" in inspect.signature(_LOSSES[name]).parameters else {}
 
 
 def list_losses() -> list[str]:

@@ -10,15 +10,14 @@ processed at once and ``max_queue`` wait; further requests get 503 at once.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 
-from openfer.errors import ImageError
+from openfer.errors import ConfigError, ImageError
+from openfer.imageio import decode_image
 from openfer.recognize.recognizer import Recognizer
 from openfer.recognize.results import Results
 
@@ -66,7 +65,9 @@ def create_app(
     from openfer import __version__
 
     if max_upload_bytes < 1 or max_concurrency < 1 or max_queue < 0:
-        raise ValueError("need max_upload_bytes >= 1, max_concurrency >= 1 and max_queue >= 0")
+        raise ConfigError(
+            f"need max_upload_bytes >= 1, max_concurrency >= 1 and max_queue >= 0; got {max_upload_bytes}, {max_concurrency}, {max_queue}"
+        )
     recognizer = recognizer or Recognizer()
     limiter = _Limiter(max_concurrency, max_queue)
     app = FastAPI(title="openfer", version=__version__, description="Facial expression recognition.")
@@ -105,7 +106,7 @@ def create_app(
             except ImageError as error:
                 raise HTTPException(400, str(error)) from None
         height, width = result.image.shape[:2]
-        faces = [{k: v for k, v in record.items() if k not in ("source", "frame", "time")} for record in result.to_records()]
+        faces = result.to_records(include_source=False)
         return {"source": name, "width": width, "height": height, "classes": list(result.classes), "faces": faces}
 
     return app
@@ -150,15 +151,7 @@ async def _file_part(request: Request, body: bytes) -> tuple[bytes, str, str]:
 
 
 def _recognize(recognizer: Recognizer, data: bytes, name: str) -> Results:
-    """Decode the upload with the image reader (via a temporary file) and recognise its faces."""
-    from openfer.imageio import read_image
-
-    with tempfile.TemporaryDirectory(prefix="openfer-upload-") as folder:
-        path = Path(folder) / "upload"
-        path.write_bytes(data)
-        try:
-            image = read_image(path, grey=False)
-        except ImageError as error:
-            raise ImageError(str(error).replace(str(path), name)) from None
+    """Decode the upload in memory with the image decoder and recognise its faces."""
+    image = decode_image(data, grey=False, name=name)
     (result,) = recognizer.predict(image)
     return result

@@ -1,8 +1,7 @@
-"""Fixtures for the dataset tests: an isolated cache, the shared FER2013 parsed once, tiny image writers."""
+"""Fixtures for the dataset tests: an isolated cache, the shared FER2013 (parsed once: tests/conftest.py), tiny image writers."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable
@@ -10,8 +9,6 @@ from typing import Callable
 import cv2
 import numpy as np
 import pytest
-
-from openfer.data.fer2013 import load_fer2013
 
 
 @pytest.fixture(autouse=True)
@@ -22,23 +19,11 @@ def isolated_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def _fer2013_session(shared_dataset, tmp_path_factory) -> SimpleNamespace:
-    root = shared_dataset("fer2013")
-    cache = tmp_path_factory.mktemp("fer2013-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("OPENFER_CACHE", str(cache))
-        start = time.perf_counter()
-        data = load_fer2013(root)
-        seconds = time.perf_counter() - start
-    return SimpleNamespace(root=root, cache=cache, data=data, parse_seconds=seconds)
-
-
 @pytest.fixture
-def fer2013_shared(_fer2013_session: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+def fer2013_shared(fer2013_parsed: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """The shared FER2013 (``root``, ``data``), parsed once per session into a cache this test uses too."""
-    monkeypatch.setenv("OPENFER_CACHE", str(_fer2013_session.cache))
-    return _fer2013_session
+    monkeypatch.setenv("OPENFER_CACHE", str(fer2013_parsed.cache))
+    return fer2013_parsed
 
 
 @pytest.fixture

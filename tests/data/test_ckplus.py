@@ -76,3 +76,15 @@ def test_shared_ckplus48_ten_subject_disjoint_folds(shared_dataset) -> None:
     assert max(len(t) for _, t in folds) - min(len(t) for _, t in folds) <= 6  # balanced sizes
     again = load_dataset("ckplus", shared_dataset("ckplus48"), fold=3)
     assert np.array_equal(np.sort(again["test"].image_ids), np.sort(np.asarray(split.image_ids)[folds[3][1]]))
+
+
+def test_shared_ckplus48_folds_hold_every_class(shared_dataset, recwarn) -> None:
+    # Size-only folds left fold 2 without a sadness image; class-stratified folds give each class to every fold.
+    split = load_dataset("ckplus", shared_dataset("ckplus48"))["all"]
+    for num_folds in (10, 5):
+        for _, test in kfold_splits(split, num_folds):
+            assert np.bincount(split.labels[test], minlength=8)[:7].min() >= 3
+    assert not [w for w in recwarn if "have no image" in str(w.message)]
+    fold = load_dataset("ckplus", shared_dataset("ckplus48"), fold=9)
+    assert [len(fold[name]) for name in ("train", "val", "test")] == [len(split) - len(fold["val"]) - len(fold["test"]), 99, 96]
+    assert not set(fold["val"].groups) & (set(fold["train"].groups) | set(fold["test"].groups))

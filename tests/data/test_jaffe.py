@@ -36,6 +36,8 @@ def test_leave_one_subject_out(tmp_path: Path, write_image) -> None:
     folds = load_dataset("jaffe", tmp_path, num_folds=4)
     assert sorted(len(set(f.groups)) for f in folds.values()) == [1, 1, 1, 1]
     fold = load_dataset("jaffe", tmp_path, fold=2, num_folds=4)
+    assert [len(fold[name]) for name in ("train", "val", "test")] == [4, 2, 2]
+    fold = load_dataset("jaffe", tmp_path, fold=2, num_folds=4, validation=False)
     assert len(fold["train"]) == 6 and len(fold["test"]) == 2
 
 

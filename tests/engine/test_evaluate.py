@@ -12,7 +12,7 @@ from openfer.cli import main
 from openfer.data.base import FaceSplit
 from openfer.engine.evaluate import EvaluationReport, evaluate
 from openfer.errors import ConfigError
-from openfer.inference import ExpressionModel, tta_views
+from openfer.inference import ExpressionModel
 from openfer.models.registry import create_model
 
 DARK, BRIGHT = 50, 200
@@ -52,14 +52,36 @@ def test_a_model_with_another_vocabulary_is_mapped_by_meaning() -> None:
     assert report.classes == ("sad", "happy") and report.model_classes == ("happy", "sad")
 
 
-def test_tencrop_views_are_corner_and_centre_crops_and_their_mirrors() -> None:
-    x = torch.linspace(0, 1, 48).repeat(2, 1, 48, 1)  # brightness rises left to right
-    views = tta_views(x, "tencrop")
-    assert len(views) == 10 and all(v.shape == x.shape for v in views)
-    top_left, top_right, _, _, centre = (v.mean().item() for v in views[:5])
-    assert top_left < centre < top_right
-    for crop, mirror in zip(views[:5], views[5:]):
-        assert torch.equal(mirror, crop.flip(-1))
+def test_evaluate_applies_the_models_own_tta_unless_told_otherwise() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(24 * 24, 2))  # random weights: a face and its mirror score differently
+    images = np.random.default_rng(0).integers(0, 256, (8, 24, 24), dtype=np.uint8)
+    data = FaceSplit("test", ("sad", "happy"), np.array([0, 1] * 4), images=images)
+    flip = ExpressionModel(net, ("sad", "happy"), image_size=24, tta="flip")
+    report = evaluate(flip, data)
+    assert report.tta == "flip"
+    np.testing.assert_allclose(report.probabilities, flip.predict_proba(images), atol=1e-6)
+    plain = evaluate(flip, data, tta="none")
+    assert plain.tta == "none" and np.abs(plain.probabilities - report.probabilities).max() > 1e-3
+    assert flip.tta == "flip"  # the override is for this evaluation only
+    told = evaluate(ExpressionModel(net, ("sad", "happy"), image_size=24, tta="none"), data, tta="flip")
+    np.testing.assert_allclose(told.probabilities, report.probabilities, atol=1e-6)
+
+
+def test_the_shipped_model_scores_as_load_model_predicts(fer2013_cache: tuple[Path, Path], monkeypatch) -> None:
+    """What ``openfer eval`` reports for the shipped model (no --tta) is what load_model() predicts: affine TTA."""
+    from openfer.data import load_dataset
+    from openfer.inference import load_model
+
+    root, cache = fer2013_cache
+    monkeypatch.setenv("OPENFER_CACHE", str(cache))
+    private = load_dataset("fer2013", root)["PrivateTest"].subset(np.arange(24))  # 14 views x 2 networks each: kept small
+    model = load_model()
+    report = evaluate(model, private)
+    predicted = model.predict_proba(private.images)
+    assert report.tta == model.tta == "affine"
+    np.testing.assert_allclose(report.probabilities, predicted, atol=1e-5)
+    assert report.accuracy == float(np.mean(predicted.argmax(1) == private.labels))
 
 
 def test_unknown_tta_is_a_config_error() -> None:
@@ -109,6 +131,7 @@ def test_openfer_eval_scores_a_safetensors_file(tiny_fer2013: Path, tiny_weights
         (["--split", "Nope"], "has splits"),
         (["--checkpoint", "missing.ckpt"], "no such checkpoint file"),
         (["--dataset", "nope"], "unknown dataset 'nope'"),
+        (["--tta", "twelvecrop"], "unknown tta 'twelvecrop'; available: none, flip, tencrop, affine"),  # the library's message
     ],
 )
 def test_openfer_eval_bad_input_is_one_line_and_exit_2(
@@ -117,3 +140,16 @@ def test_openfer_eval_bad_input_is_one_line_and_exit_2(
     assert main(["eval", "--root", str(tiny_fer2013), "--checkpoint", str(tiny_weights), *args]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("openfer: error:") and message in error[0]
+
+
+def test_openfer_eval_without_tta_uses_the_models_own(tiny_fer2013: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    from openfer.data import load_dataset
+    from openfer.inference import load_model
+
+    assert main(["eval", "--checkpoint", str(tiny_weights), "--root", str(tiny_fer2013), "--output", str(tmp_path / "out")]) == 0
+    summary = json.loads((tmp_path / "out/summary.json").read_text())
+    model = load_model(tiny_weights)
+    expected = evaluate(model, load_dataset("fer2013", tiny_fer2013)["PrivateTest"])
+    assert summary["tta"] == model.tta == "flip"
+    assert summary["accuracy"] == pytest.approx(expected.accuracy)
+    assert summary["confusion_matrix"] == expected.confusion.tolist()

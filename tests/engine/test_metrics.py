@@ -46,3 +46,23 @@ def test_confusion_matrix_rejects_out_of_range_labels() -> None:
         metrics.confusion_matrix([0, 1], [0, 3], 3)
     with pytest.raises(ValueError, match="2 targets but 1"):
         metrics.confusion_matrix([0, 1], [0], 3)
+
+
+def test_true_label_ranks_and_their_distribution() -> None:
+    from openfer.engine.metrics import rank_distribution, true_label_ranks
+
+    scores = np.array([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3], [0.1, 0.3, 0.6], [0.4, 0.4, 0.2], [0.4, 0.4, 0.2]])
+    labels = np.array([0, 0, 0, 0, 1])
+    # ties: the lower index ranks first, as argmax does; so rank 1 is exactly argmax == label
+    assert true_label_ranks(scores, labels).tolist() == [1, 3, 3, 1, 2]
+    assert rank_distribution(scores, labels).tolist() == [2, 1, 2]
+    assert rank_distribution(np.log(scores), labels).tolist() == [2, 1, 2]  # logits rank the same
+    assert (true_label_ranks(scores, labels) == 1).tolist() == (scores.argmax(1) == labels).tolist()
+    with pytest.raises(ValueError, match="labels must lie in 0..2"):
+        rank_distribution(scores, np.array([0, 0, 0, 0, 3]))
+
+
+def test_rank_plot_is_a_png() -> None:
+    from openfer.engine.plots import plot_rank_distribution
+
+    assert plot_rank_distribution(np.array([80, 12, 5, 2, 1, 0, 0]), "FAML on RAF-DB").startswith(b"\x89PNG")

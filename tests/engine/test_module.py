@@ -116,3 +116,25 @@ def test_confusion_counts_are_not_a_buffer() -> None:
     # DDP broadcasts every buffer from rank 0 on each forward, which would overwrite the other ranks' counts.
     module = FERModule(model="openfer_vgg", model_options=TINY)
     assert not any("confusion" in name for name, _ in module.named_buffers())
+
+
+def test_without_losses_the_models_registered_defaults_are_trained() -> None:
+    dan = FERModule(model="dan", num_classes=8, model_options={"num_heads": 2})
+    assert list(dan.losses) == ["cross_entropy", "affinity", "partition"]
+    assert dan.losses["affinity"].centers.shape == (8, 512)  # built for the module's classes
+    assert list(FERModule(model="faml").losses) == ["faml"]
+    vgg = FERModule(model_options={"widths": [8], "hidden": 8})
+    assert list(vgg.losses) == ["cross_entropy"]
+    # A recipe's losses replace the defaults.
+    assert list(FERModule(model="dan", losses={"cross_entropy": {"label_smoothing": 0.1}}).losses) == ["cross_entropy"]
+
+
+def test_normalisation_defaults_to_the_registered_one_and_is_stored() -> None:
+    from openfer.models import model_info
+
+    dan = FERModule(model="dan")
+    assert (dan.hparams.mean, dan.hparams.std) == (model_info("dan").mean, model_info("dan").std) != (0.5, 0.25)
+    images = torch.full((1, 3, 8, 8), 255, dtype=torch.uint8)
+    assert torch.allclose(dan.prepare(images, train=False), torch.full((1, 3, 8, 8), (1 - 0.449) / 0.226))
+    given = FERModule(model_options={"widths": [8], "hidden": 8}, mean=0.0, std=1.0)
+    assert (given.hparams.mean, given.hparams.std) == (0.0, 1.0)

@@ -4,19 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from openfer.engine.storage import AtomicCheckpointIO, ResumableCSVLogger, atomic_open
-
-
-def test_atomic_open_replaces_whole_files_and_leaves_the_old_one_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "summary.json"
-    with atomic_open(target) as f:
-        f.write(b"old")
-    with pytest.raises(RuntimeError):
-        with atomic_open(target) as f:
-            f.write(b"half of the new")
-            raise RuntimeError("killed mid-write")
-    assert target.read_bytes() == b"old"
-    assert [p.name for p in target.parent.iterdir()] == ["summary.json"]
+from openfer.engine.storage import AtomicCheckpointIO, ResumableCSVLogger
 
 
 def test_atomic_checkpoint_io_keeps_the_previous_checkpoint_when_a_save_fails(tmp_path: Path) -> None:

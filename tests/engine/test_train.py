@@ -39,8 +39,16 @@ def test_a_run_writes_checkpoints_logs_and_curves(tiny_recipe, tmp_path: Path) -
 
     validation = [row for row in metric_rows(run) if row["val/acc"]]
     assert len(validation) == 1
-    for name in ("precision_happy", "recall_happy", "f1_happy", "balanced_acc", "macro_f1"):
-        assert 0.0 <= float(validation[0][f"val/{name}"]) <= 1.0
+    row = {key.removeprefix("val/"): float(value) for key, value in validation[0].items() if key.startswith("val/") and value}
+    recalls = [value for key, value in row.items() if key.startswith("recall_")]
+    f1s = [value for key, value in row.items() if key.startswith("f1_")]
+    assert len(recalls) == len(f1s) == 7
+    # The logged summaries agree with the logged per-class values: balanced accuracy is the mean recall,
+    # macro F1 the mean F1, and each F1 the harmonic mean of its precision and recall.
+    assert row["balanced_acc"] == pytest.approx(sum(recalls) / 7, abs=1e-6)
+    assert row["macro_f1"] == pytest.approx(sum(f1s) / 7, abs=1e-6)
+    p, r = row["precision_happy"], row["recall_happy"]
+    assert row["f1_happy"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0, abs=1e-6)
 
 
 def test_resume_last_continues_a_killed_run_exactly(tiny_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

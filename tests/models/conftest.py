@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -13,17 +11,11 @@ from torch import nn
 
 from openfer.losses import build_loss, logits_of
 
-FER2013_ROOT = Path(os.environ.get("OPENFER_SHARED", Path(__file__).resolve().parents[3] / "shared")) / "datasets" / "fer2013"
-
 
 @pytest.fixture(scope="session")
-def fer2013_training():
+def fer2013_training(fer2013_parsed):
     """The FER2013 ``Training`` split (skipped when the shared dataset is absent)."""
-    if not FER2013_ROOT.exists():
-        pytest.skip(f"FER2013 not found at {FER2013_ROOT} (set OPENFER_SHARED)")
-    from openfer.data import load_dataset
-
-    return load_dataset("fer2013", FER2013_ROOT)["Training"]
+    return fer2013_parsed.data["Training"]
 
 
 @pytest.fixture
@@ -57,7 +49,7 @@ def train_steps(
         outputs = model(images)
         if first is None:
             first = F.cross_entropy(logits_of(outputs), labels).item()
-        total = sum(weights[name] * loss(outputs, labels, None) for name, loss in built.items())
+        total = sum(weights[name] * loss(outputs, labels) for name, loss in built.items())
         optimizer.zero_grad()
         total.backward()
         optimizer.step()

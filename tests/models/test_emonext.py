@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from openfer.checkpoints import save_safetensors
+from openfer.losses import build_loss
 from openfer.models import create_model
-from openfer.models.backbones.convnext import CONFIGS, ConvNeXt
-from openfer.models.emonext import EmoNeXt, load_convnext_weights
+from openfer.models.backbones.convnext import CONFIGS, ConvNeXt, load_release_weights
+from openfer.models.emonext import EmoNeXt
 
 SIZES = ("tiny", "small", "base", "large", "xlarge")
 
@@ -36,8 +37,9 @@ def test_training_returns_the_regulariser_and_eval_the_logits() -> None:
     torch.manual_seed(0)
     model = create_model("emonext_tiny", image_size=64).train()
     outputs = model(torch.randn(2, 3, 64, 64))
-    assert outputs["logits"].shape == (2, 7) and outputs["attention_regularizer"].dim() == 0
-    (outputs["logits"].sum() + outputs["attention_regularizer"]).backward()
+    regularizer = build_loss("emonext_attention")(outputs, torch.tensor([0, 1]))
+    assert outputs["logits"].shape == (2, 7) and outputs["attention"].shape == (2, 4, 4) and regularizer.dim() == 0
+    (outputs["logits"].sum() + regularizer).backward()
     # As upstream, only the attention weights enter the loss: the value projection gets no gradient.
     assert all((p.grad is None) == name.startswith("attention.value.") for name, p in model.named_parameters())
     assert model.eval()(torch.randn(2, 3, 64, 64)).shape == (2, 7)
@@ -68,10 +70,10 @@ def test_convnext_weights_load_and_the_additions_are_reported(tmp_path) -> None:
     path = tmp_path / "convnext.safetensors"
     save_safetensors(source.state_dict(), path)
     model = EmoNeXt((1, 1, 1, 1), dims, image_size=32)
-    report = load_convnext_weights(model, path)
+    report = load_release_weights(model, path)
     assert torch.equal(model.downsample_layers[2][1].weight, source.downsample_layers[2][1].weight)
     assert torch.equal(model.stages[3][0].pwconv1.weight, source.stages[3][0].pwconv1.weight)
-    reported = {line.rsplit(": ", 1)[-1].split(" ")[0] for line in report}
+    reported = {line.split(": ")[1].split(" ")[0] for line in report}  # "<what>: <key>[: <shapes>]"
     assert {"fc_loc.0.weight", "downsample_layers.1.2.fc.0.weight", "attention.query.weight", "head.weight"} <= reported
 
 

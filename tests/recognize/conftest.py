@@ -1,4 +1,4 @@
-"""Fixtures for the recogniser tests: a random model, a stand-in detector, and files of every bad kind."""
+"""Fixtures for the recogniser tests: a loaded random model, a stand-in model and detector, EXIF-rotated JPEGs."""
 
 from __future__ import annotations
 
@@ -68,27 +68,3 @@ def _write_oriented_jpeg(path: Path, image_rgb: np.ndarray, orientation: int) ->
     payload = b"Exif\x00\x00" + tiff
     data = encoded.tobytes()
     path.write_bytes(data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:])
-
-
-@pytest.fixture
-def mixed_folder(tmp_path: Path) -> Path:
-    """A folder (with a subfolder) of good images and every kind of bad or odd file."""
-    folder = tmp_path / "mixed"
-    (folder / "sub").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    face = rng.integers(40, 255, (64, 80, 3), dtype=np.uint8)
-    cv2.imwrite(str(folder / "good.jpg"), face)
-    cv2.imwrite(str(folder / "sub" / "grey.png"), face[:, :, 0])
-    cv2.imwrite(str(folder / "rgba.png"), np.dstack([face, np.full(face.shape[:2], 128, np.uint8)]))
-    cv2.imwrite(str(folder / "deep16.png"), face.astype(np.uint16) * 257)
-    cv2.imwrite(str(folder / "black.png"), np.zeros((40, 40, 3), np.uint8))  # readable, no face
-    (folder / "empty.jpg").write_bytes(b"")
-    (folder / "text.png").write_text("not an image at all\n")
-    good = (folder / "good.jpg").read_bytes()
-    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
-    # A PNG header that declares 30000 x 30000 pixels: refused before any pixel is decoded.
-    (folder / "huge.png").write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", 30000, 30000) + b"\x08\x02\x00\x00\x00" + b"\x00" * 64)
-    (folder / "broken.mp4").write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    (folder / "notes.txt").write_text("a file that is neither an image nor a video\n")
-    return folder
-

@@ -1,4 +1,4 @@
-"""Results, the face table, record files, per-video summaries and plots."""
+"""Results, the face table and its ``df.fer`` accessor, record files, per-video summaries and plots."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from openfer.faces import Detection
 from openfer.imageio import read_image
-from openfer.recognize import RecordWriter, Results, plot_timeline, to_dataframe, video_summary
+from openfer.recognize import FACE_COLUMNS, RecordWriter, Results, plot_timeline, to_dataframe
 
 CLASSES = ("angry", "happy", "neutral")
 
@@ -90,7 +90,7 @@ def test_record_file_is_not_left_half_written(tmp_path: Path) -> None:
 def test_video_summary_gives_the_dominant_expression_and_shares() -> None:
     frames = [make_result(frame=i, labels=(1,) if i < 6 else (2,), source="v.mp4") for i in range(10)]
     frames.append(make_result(frame=10, labels=(0, 0, 1), source="v.mp4"))  # two angry faces outvote one happy
-    summary = video_summary(to_dataframe(frames + [make_result()]))
+    summary = to_dataframe(frames + [make_result()]).fer.video_summary()
     assert summary["source"].tolist() == ["v.mp4"]
     row = summary.iloc[0]
     assert row["frames_with_faces"] == 11 and row["dominant"] == "happy"
@@ -102,3 +102,56 @@ def test_timeline_plot_is_a_png(tmp_path: Path) -> None:
     path = plot_timeline(table, "v.mp4", tmp_path / "v.timeline.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert read_image(path, grey=False).shape == (400, 1000, 3)
+
+
+def test_indexing_gives_one_face_with_the_same_source_and_image() -> None:
+    result = make_result(frame=4, labels=(1, 2, 0), source="v.mp4")
+    face = result[1]
+    assert isinstance(face, Results) and len(face) == 1 and face.labels == ["neutral"]
+    assert face.boxes.tolist() == [[50, 10, 30, 30]] and face.scores.tolist() == pytest.approx([0.9])
+    assert (face.source, face.frame, face.time, face.image) == ("v.mp4", 4, 0.4, result.image)
+    assert result[-1].labels == ["angry"] and result[1:].labels == ["neutral", "angry"]
+    assert [f.labels[0] for f in result] == result.labels  # iterating gives one face at a time
+    with pytest.raises(IndexError, match="face 3 of 3"):
+        result[3]
+
+
+def test_to_json_is_the_records_of_the_jsonl_file(tmp_path: Path) -> None:
+    result = make_result()
+    assert json.loads(result.to_json()) == result.to_records()
+    with RecordWriter(tmp_path / "faces.jsonl", CLASSES) as writer:
+        writer.write(result)
+    assert [json.loads(line) for line in (tmp_path / "faces.jsonl").read_text().splitlines()] == json.loads(result.to_json())
+    assert Results("bad.jpg", CLASSES, error="x").to_json() == "[]"
+
+
+def test_one_schema_for_the_table_the_csv_and_the_records(tmp_path: Path) -> None:
+    result = make_result(frame=2, source="v.mp4")
+    table = result.to_df()
+    assert tuple(table.columns[: len(FACE_COLUMNS)]) == FACE_COLUMNS and list(table.columns[len(FACE_COLUMNS):]) == list(CLASSES)
+    with RecordWriter(tmp_path / "faces.csv", CLASSES) as writer:
+        writer.write(result)
+    written = pd.read_csv(tmp_path / "faces.csv")
+    assert list(written.columns) == list(table.columns)
+    pd.testing.assert_frame_equal(written, table, check_dtype=False, check_exact=False)
+    (record, _) = result.to_records()
+    row = table.iloc[0]
+    assert record["box"] == row[["x", "y", "w", "h"]].tolist() and record["probabilities"] == row[list(CLASSES)].to_dict()
+    assert set(result.to_records(include_source=False)[0]) == {"box", "score", "label", "probabilities"}
+
+
+def test_the_accessor_reads_class_columns_summaries_and_timelines(tmp_path: Path) -> None:
+    frames = [make_result(frame=i, labels=(1, 0) if i < 2 else (2,), source="v.mp4") for i in range(4)]
+    table = to_dataframe(frames + [make_result()])
+    assert list(table.fer.emotions.columns) == list(CLASSES) and len(table.fer.emotions) == 8
+    timeline = table.fer.timeline("v.mp4")
+    assert timeline["frame"].tolist() == [0, 1, 2, 3] and timeline["time"].tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert timeline.loc[0, "happy"] == pytest.approx(0.45) and timeline.loc[0, "angry"] == pytest.approx(0.45)  # mean of two faces
+    assert timeline["label"].tolist()[2:] == ["neutral", "neutral"]
+    assert table.fer.timeline("a.jpg").empty  # images have no timeline
+    with RecordWriter(tmp_path / "faces.csv", CLASSES) as writer:  # a records file read back: classes from its columns
+        for result in frames:
+            writer.write(result)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "faces.csv").fer.video_summary(), table.fer.video_summary())
+    with pytest.raises(AttributeError, match="face records"):
+        pd.DataFrame({"a": [1]}).fer.emotions

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
-from typing import Sequence
+import threading
+from contextlib import contextmanager
+from typing import Iterator, Sequence
 
 from openfer.errors import OpenFERError
 
 # Modules under openfer.cli that each define ``add_parser(subparsers)``.
-COMMAND_MODULES = ("data", "train", "weights", "eval", "predict", "export", "serve")
+COMMAND_MODULES = ("data", "train", "cv", "distill", "weights", "eval", "predict", "export", "serve", "models", "explain", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,10 +32,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if rest and not getattr(args, "accepts_extra", False):
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     try:
-        return int(args.handler(args, rest) or 0)
+        with _sigterm_as_exit():
+            return int(args.handler(args, rest) or 0)
     except OpenFERError as error:
         print(f"openfer: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("openfer: interrupted", file=sys.stderr)
         return 130
+
+
+@contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """While a command runs, SIGTERM raises ``SystemExit(143)`` instead of killing the process outright, so
+    the files being written are cleaned up (:mod:`openfer.files`). A handler set by the caller is kept."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def exit_now(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

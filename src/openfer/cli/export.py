@@ -19,17 +19,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
-    import numpy as np
-
-    from openfer.errors import OpenFERError
-    from openfer.export import OnnxExpressionModel, export_onnx
+    from openfer.export import export_onnx, verify_onnx
     from openfer.inference import load_model
 
     model = load_model(args.checkpoint)
     path = export_onnx(model, args.output, opset=args.opset)
-    faces = np.random.default_rng(0).integers(0, 256, (8, model.image_size, model.image_size), dtype=np.uint8)
-    difference = float(np.abs(OnnxExpressionModel(path).predict_proba(faces) - model.predict_proba(faces)).max())
-    if difference > 1e-4:
-        raise OpenFERError(f"{path}: ONNX probabilities differ from PyTorch by {difference:.2e} (more than 1e-4)")
+    difference = verify_onnx(model, path)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, classes {list(model.classes)}); max difference to PyTorch {difference:.1e}")
     return 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from openfer.checkpoints import STORAGES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ensemble.add_argument("checkpoints", nargs="+")
     ensemble.add_argument(
         "--storage",
-        choices=("float32", "float16", "int8"),
+        choices=STORAGES,
         default="float16",
         help="how weights are stored: float16 (default, half the size) or int8 (per-channel, a quarter)",
     )
@@ -61,52 +64,29 @@ def run_ensemble(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def run_fga(args: argparse.Namespace, rest: list[str]) -> int:
-    import json
-    from pathlib import Path
-
-    import numpy as np
-
-    from openfer.checkpoints import packed_metadata, read_state_dict, save_safetensors
-    from openfer.ensemble.fga import fga_generation
+    from openfer.ensemble.fga import fuse_checkpoints
     from openfer.errors import ConfigError
-    from openfer.inference import load_model
 
-    models = [load_model(path, tta="none") for path in args.checkpoints]
-    metas = [read_state_dict(path)[1] for path in args.checkpoints]
+    split = None
     if args.losses is not None:
-        if len(args.losses) != len(models):
-            raise ConfigError(f"--losses: {len(args.losses)} values for {len(models)} networks")
-        losses = list(args.losses)
+        if len(args.losses) != len(args.checkpoints):
+            raise ConfigError(f"--losses: {len(args.losses)} values for {len(args.checkpoints)} networks")
+    elif not args.root:
+        raise ConfigError("give --losses, or --root (with --dataset/--split) to measure each network's loss")
     else:
-        if not args.root:
-            raise ConfigError("give --losses, or --root (with --dataset/--split) to measure each network's loss")
         from openfer.data import load_dataset
-        from openfer.engine.evaluate import evaluate
 
         data = load_dataset(args.dataset, args.root)
         if args.split not in data:
             raise ConfigError(f"--split: dataset {args.dataset!r} has splits {sorted(data)}")
         split = data[args.split]
-        if args.limit and len(split) > args.limit:
-            split = split.subset(np.sort(np.random.default_rng(args.seed).choice(len(split), args.limit, replace=False)))
-        losses = []
-        for path, model in zip(args.checkpoints, models):
-            report = evaluate(model, split)
-            picked = report.probabilities[np.arange(len(split)), report.targets]
-            losses.append(float(-np.log(np.clip(picked, 1e-12, None)).mean()))
-            print(f"{path}: cross-entropy {losses[-1]:.4f} on {len(split)} faces of {args.dataset} {args.split}")
-    generation = fga_generation([m.net for m in models], losses, args.fused, args.select, args.seed)
-    output = Path(args.output_dir)
-    record = {"checkpoints": list(args.checkpoints), "losses": losses, "seed": args.seed, "fused": []}
-    for index, fused in enumerate(generation):
-        path = output / f"fused_{index}.safetensors"
-        parents = [args.checkpoints[i] for i in fused.parents]
-        metadata = {**packed_metadata(metas[fused.parents[0]], args.checkpoints[fused.parents[0]]), "fga_parents": parents}
-        save_safetensors(fused.network.state_dict(), path, metadata)
-        record["fused"].append({"file": path.name, "parents": parents, "probabilities": fused.probabilities})
-        print(f"wrote {path} (parents: {', '.join(parents)})")
-    from openfer.engine.storage import atomic_open
-
-    with atomic_open(output / "fga.json") as handle:
-        handle.write(json.dumps(record, indent=2).encode())
+    record = fuse_checkpoints(
+        args.checkpoints, args.output_dir, args.losses, split, args.fused, args.select, args.seed, args.limit
+    )
+    if split is not None:
+        faces = min(len(split), args.limit or len(split))
+        for path, loss in zip(args.checkpoints, record["losses"]):
+            print(f"{path}: cross-entropy {loss:.4f} on {faces} faces of {args.dataset} {args.split}")
+    for fused in record["fused"]:
+        print(f"wrote {Path(args.output_dir) / fused['file']} (parents: {', '.join(fused['parents'])})")
     return 0

@@ -11,15 +11,26 @@ from openfer.errors import ConfigError, DatasetError
 
 
 def _readers() -> dict[str, Callable[..., Dataset]]:
+    """Every reader by the name :func:`load_dataset` takes, imported on first use."""
+    from openfer.data.affectnet import load_affectnet
+    from openfer.data.ckplus import load_ckplus
     from openfer.data.fer2013 import load_fer2013
+    from openfer.data.ferplus import load_ferplus
+    from openfer.data.folders import load_folder
+    from openfer.data.jaffe import load_jaffe
+    from openfer.data.rafdb import load_rafdb
+    from openfer.data.sfew import load_sfew
 
-    readers: dict[str, Callable[..., Dataset]] = {"fer2013": load_fer2013}
-    try:
-        from openfer.data import extra_readers
-    except ImportError:  # pragma: no cover - only while readers are being added
-        return readers
-    readers.update(extra_readers.READERS)
-    return readers
+    return {
+        "affectnet": load_affectnet,
+        "ckplus": load_ckplus,
+        "fer2013": load_fer2013,
+        "ferplus": load_ferplus,
+        "folder": load_folder,
+        "jaffe": load_jaffe,
+        "rafdb": load_rafdb,
+        "sfew": load_sfew,
+    }
 
 
 def list_datasets() -> list[str]:

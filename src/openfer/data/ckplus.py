@@ -22,8 +22,13 @@ from openfer.errors import DatasetError
 _FILE_NAME = re.compile(r"(S\d+)_\d+_\d+\.\w+")
 
 
-def load_ckplus(root: str | Path, fold: int | None = None, num_folds: int | None = None) -> Dataset:
-    """CK+ as ``{"all": ...}``, the test folds ``fold0``.. (``num_folds``), or fold ``fold``'s train/test."""
+def load_ckplus(
+    root: str | Path, fold: int | None = None, num_folds: int | None = None, validation: bool = True, seed: int = 0
+) -> Dataset:
+    """CK+ as ``{"all": ...}``, the test folds ``fold0``.. (``num_folds``), or fold ``fold``'s train/val/test.
+
+    See :func:`openfer.data.splits.select_folds` for ``validation`` and ``seed``.
+    """
     root = Path(root)
     data = load_class_folders(root, vocab.CKPLUS, grey=True)
     if list(data) != ["all"]:
@@ -36,4 +41,4 @@ def load_ckplus(root: str | Path, fold: int | None = None, num_folds: int | None
             raise DatasetError(f"{path}: file name is not S<subject>_<sequence>_<frame>.png")
         subjects.append(match.group(1))
     split.groups = np.asarray(subjects)
-    return select_folds(split, fold, num_folds)
+    return select_folds(split, fold, num_folds, validation, seed)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from openfer import labels as vocab
-from openfer.data import cache
+from openfer import cache
 from openfer.data.base import Dataset, FaceSplit
 from openfer.errors import DatasetError
 
@@ -58,7 +58,7 @@ def parse_csv(path: Path) -> dict[str, np.ndarray]:
                     raise DatasetError(f"{where}: expected 3 fields, got {len(row)}")
                 try:
                     label = int(row[0])
-                    values = np.fromstring(row[1], dtype=np.int64, sep=" ")  # 5x faster than split()
+                    values = np.fromstring(row[1], dtype=np.int64, sep=" ")  # parses in C, unlike str.split()
                 except ValueError:
                     raise DatasetError(f"{where}: non-numeric label or pixel value") from None
                 if not 0 <= label < len(vocab.FER2013):

@@ -19,8 +19,13 @@ from openfer.data.splits import select_folds
 from openfer.errors import DatasetError
 
 
-def load_jaffe(root: str | Path, fold: int | None = None, num_folds: int | None = None) -> Dataset:
-    """JAFFE as ``{"all": ...}``, the test folds ``fold0``.. (``num_folds``), or fold ``fold``'s train/test."""
+def load_jaffe(
+    root: str | Path, fold: int | None = None, num_folds: int | None = None, validation: bool = True, seed: int = 0
+) -> Dataset:
+    """JAFFE as ``{"all": ...}``, the test folds ``fold0``.. (``num_folds``), or fold ``fold``'s train/val/test.
+
+    See :func:`openfer.data.splits.select_folds` for ``validation`` and ``seed``.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder (expected the JAFFE image folder)")
@@ -46,4 +51,4 @@ def load_jaffe(root: str | Path, fold: int | None = None, num_folds: int | None 
         grey=True,
         image_ids=[p.name for p in paths],
     )
-    return select_folds(split, fold, num_folds)
+    return select_folds(split, fold, num_folds, validation, seed)

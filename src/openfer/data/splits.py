@@ -1,11 +1,18 @@
 """Subject-independent k-fold splits for datasets without an official split (CK+, JAFFE).
 
-Folds are deterministic: subjects are taken largest first (most images; ties by subject id) and each
-goes whole to the fold with the fewest images so far (ties to the lowest fold). Every image is in
-exactly one test fold and no subject is in two folds.
+Folds keep each subject (group) whole and, where labels are given, balance every class across folds:
+subjects are taken largest first (ties in a seeded random order) and each goes to the fold where it adds
+least to ``sum_c load[f, c] * n[s, c] / total_c**2 + load[f] * n[s] / N**2`` (the growth of the squared,
+class-normalised fold loads; ties to the lowest fold). A class held by fewer subjects than there are
+folds cannot reach every fold; :func:`subject_folds` warns naming it and the folds without it.
+
+Fold ``k``'s checkpoint is selected on fold ``(k + 1) % num_folds`` (``validation=True``): a validation
+part of its training folds, subject-disjoint from both its training and its test part.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -13,44 +20,86 @@ from openfer.data.base import Dataset, FaceSplit
 from openfer.errors import ConfigError, DatasetError
 
 
-def subject_folds(groups: np.ndarray, num_folds: int = 10) -> np.ndarray:
-    """The test fold (0..num_folds-1) of every sample, keeping each subject (group) in one fold."""
+def subject_folds(groups: np.ndarray, num_folds: int = 10, labels: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """The test fold (0..num_folds-1) of every sample, keeping each subject (group) in one fold.
+
+    With ``labels``, each class is spread over the folds as evenly as whole subjects allow.
+    """
     groups = np.asarray(groups)
-    subjects, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    subjects, inverse = np.unique(groups, return_inverse=True)
     if not 2 <= num_folds <= len(subjects):
         raise ConfigError(f"num_folds={num_folds}: expected 2..{len(subjects)} (the number of subjects)")
+    labels = np.zeros(len(groups), dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+    table = np.zeros((len(subjects), int(labels.max(initial=0)) + 1))
+    np.add.at(table, (inverse, labels), 1)  # images of each subject (rows) in each class (columns)
+    sizes, class_totals, total = table.sum(1), table.sum(0), table.sum()
+    class_weights = np.divide(1.0, class_totals**2, out=np.zeros_like(class_totals), where=class_totals > 0)
+    tie_break = np.random.default_rng(seed).permutation(len(subjects))
+    load = np.zeros((num_folds, table.shape[1]))
     fold_of_subject = np.empty(len(subjects), dtype=np.int64)
-    fold_sizes = np.zeros(num_folds, dtype=np.int64)
-    for subject in sorted(range(len(subjects)), key=lambda s: (-counts[s], subjects[s])):
-        fold = int(np.argmin(fold_sizes))
+    for subject in sorted(range(len(subjects)), key=lambda s: (-sizes[s], tie_break[s])):
+        cost = load @ (table[subject] * class_weights) + load.sum(1) * sizes[subject] / total**2
+        fold = int(np.argmin(cost))
         fold_of_subject[subject] = fold
-        fold_sizes[fold] += counts[subject]
+        load[fold] += table[subject]
+    for label in np.flatnonzero(class_totals):
+        empty = np.flatnonzero(load[:, label] == 0)
+        if len(empty):
+            holders = int((table[:, label] > 0).sum())
+            warnings.warn(
+                f"class {label} is held by {holders} subject(s), fewer than needed for {num_folds} folds: "
+                f"test folds {empty.tolist()} have no image of it",
+                stacklevel=2,
+            )
     return fold_of_subject[inverse]
 
 
-def kfold_splits(split: FaceSplit, num_folds: int = 10) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(train_indices, test_indices)`` of each fold, subject-independent by ``split.groups``."""
-    if split.groups is None:
-        raise DatasetError(f"split {split.name}: no subject ids (groups) for a subject-independent split")
-    folds = subject_folds(split.groups, num_folds)
+def kfold_splits(split: FaceSplit, num_folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train_indices, test_indices)`` of each fold, subject-independent by ``split.groups``, class-stratified."""
+    folds = _folds(split, num_folds, seed)
     return [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(num_folds)]
 
 
-def fold_splits(split: FaceSplit, num_folds: int = 10) -> Dataset:
+def validation_fold(fold: int, num_folds: int) -> int:
+    """The fold that selects fold ``fold``'s checkpoint: the next one, one of its training folds."""
+    return (fold + 1) % num_folds
+
+
+def _folds(split: FaceSplit, num_folds: int, seed: int) -> np.ndarray:
+    if split.groups is None:
+        raise DatasetError(f"split {split.name}: no subject ids (groups) for a subject-independent split")
+    return subject_folds(split.groups, num_folds, split.labels, seed)
+
+
+def fold_splits(split: FaceSplit, num_folds: int = 10, seed: int = 0) -> Dataset:
     """The test set of each fold, as splits ``fold0`` .. ``fold{num_folds-1}``."""
-    return {f"fold{k}": split.subset(test, f"fold{k}") for k, (_, test) in enumerate(kfold_splits(split, num_folds))}
+    folds = _folds(split, num_folds, seed)
+    return {f"fold{k}": split.subset(np.flatnonzero(folds == k), f"fold{k}") for k in range(num_folds)}
 
 
-def select_folds(split: FaceSplit, fold: int | None, num_folds: int | None) -> Dataset:
+def select_folds(
+    split: FaceSplit, fold: int | None, num_folds: int | None, validation: bool = True, seed: int = 0
+) -> Dataset:
     """The dataset option shared by CK+ and JAFFE.
 
-    Neither option: ``{"all": split}``; ``num_folds`` alone: the test folds ``fold0`` ..;
-    ``fold=k``: ``{"train": ..., "test": ...}`` of fold k of ``num_folds`` (default 10).
+    Neither option: ``{"all": split}``; ``num_folds`` alone: the test folds ``fold0`` ..; ``fold=k``:
+    ``{"train", "val", "test"}`` of fold k of ``num_folds`` (default 10), ``val`` being fold
+    :func:`validation_fold` (k + 1) and ``train`` the rest; ``validation=False``: ``{"train", "test"}``.
     """
     if fold is None:
-        return {split.name: split} if num_folds is None else fold_splits(split, num_folds)
+        return {split.name: split} if num_folds is None else fold_splits(split, num_folds, seed)
     num_folds = 10 if num_folds is None else num_folds
     if not 0 <= fold < num_folds:
         raise ConfigError(f"fold={fold}: expected 0..{num_folds - 1}")
-    train, test = kfold_splits(split, num_folds)[fold]
-    return {"train": split.subset(train, "train"), "test": split.subset(test, "test")}
+    if validation and num_folds < 3:
+        raise ConfigError(f"num_folds={num_folds}: a validation fold needs 3 or more folds (or validation=False)")
+    folds = _folds(split, num_folds, seed)
+    test = folds == fold
+    if not validation:
+        return {"train": split.subset(np.flatnonzero(~test), "train"), "test": split.subset(np.flatnonzero(test), "test")}
+    val = folds == validation_fold(fold, num_folds)
+    return {
+        "train": split.subset(np.flatnonzero(~test & ~val), "train"),
+        "val": split.subset(np.flatnonzero(val), "val"),
+        "test": split.subset(np.flatnonzero(test), "test"),
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.loggers import CSVLogger
 
-from openfer.engine.storage import atomic_open
+from openfer.files import atomic_write
 
 
 class CurvePlot(L.Callback):
@@ -62,5 +62,5 @@ def plot_curves(metrics_csv: Path, output: Path) -> None:
         axis.legend()
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    with atomic_open(output) as f:
+    with atomic_write(output) as f:
         figure.savefig(f, format="png", dpi=100)

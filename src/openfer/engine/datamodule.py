@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset as TorchDataset, RandomSampler
 
 from openfer.data import FaceSplit, load_dataset
-from openfer.data.imageops import to_model_input_size
+from openfer.imageio import to_model_input_size
 from openfer.errors import ConfigError
 
 
@@ -66,6 +66,7 @@ class FERDataModule(L.LightningDataModule):
         batch_size: int = 128,
         num_workers: int = 0,
         soft_labels: bool = False,
+        soft_targets: str | None = None,
         limit_train: int | None = None,
         dataset_options: dict[str, Any] | None = None,
         seed: int = 0,
@@ -83,6 +84,12 @@ class FERDataModule(L.LightningDataModule):
             if split is not None and split not in data:
                 raise ConfigError(f"dataset {hp.dataset!r} has no split {split!r}; it has {sorted(data)}")
         self.splits = data
+        if hp.soft_targets:
+            # Distillation targets (openfer distill) become the training split's soft labels.
+            from openfer.engine.distill import load_targets
+
+            train = data[hp.train_split]
+            train.soft_labels = load_targets(hp.soft_targets, train)
         if hp.limit_train:
             rng = np.random.default_rng(0)
             train = data[hp.train_split]
@@ -96,7 +103,8 @@ class FERDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         hp = self.hparams
-        dataset = SplitDataset(self.splits[split], hp.image_size, hp.channels, soft=hp.soft_labels)
+        soft = hp.soft_labels or (bool(hp.soft_targets) and split == hp.train_split)
+        dataset = SplitDataset(self.splits[split], hp.image_size, hp.channels, soft=soft)
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,

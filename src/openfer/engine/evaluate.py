@@ -1,7 +1,8 @@
 """Evaluate a model on a dataset split: accuracy, balanced accuracy, per-class metrics and a confusion matrix.
 
-Test-time augmentation (``tta``: ``none``, ``flip``, ``tencrop`` or ``affine``) averages class probabilities over
-the views of :func:`openfer.inference.tta_views`; ``docs/evaluation.md`` explains the ten-crop choice.
+The model's own test-time augmentation applies unless ``tta`` (``none``, ``flip``, ``tencrop`` or ``affine``)
+overrides it; it averages class probabilities over the views of :func:`openfer.augment.tta_views`
+(``docs/evaluation.md`` explains the choices). The metrics come from :mod:`openfer.engine.metrics`.
 """
 
 from __future__ import annotations
@@ -18,24 +19,24 @@ import numpy as np
 
 from openfer.data.base import FaceSplit
 from openfer.engine import metrics
-from openfer.engine.storage import atomic_open
-from openfer.errors import ConfigError
-from openfer.inference import TTA_MODES, ExpressionModel
+from openfer.files import atomic_write
+from openfer.inference import ExpressionModel
 from openfer.labels import map_probabilities
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-def predict_proba(model: ExpressionModel, split: FaceSplit, tta: str = "none", batch_size: int = 256) -> np.ndarray:
-    """Probabilities (N, len(model.classes)) for every face of ``split``, averaged over the TTA views.
+def predict_proba(model: ExpressionModel, split: FaceSplit, tta: str | None = None, batch_size: int = 256) -> np.ndarray:
+    """Probabilities (N, len(model.classes)) for every face of ``split``, averaged over the TTA views
+    (the model's own, or ``tta`` when given).
 
     Faces are read ``batch_size`` at a time, so splits decoded lazily from disk never sit in memory whole.
     """
-    if tta not in TTA_MODES:
-        raise ConfigError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
-    scorer = copy.copy(model)
-    scorer.tta = tta
+    scorer = model
+    if tta is not None:
+        scorer = copy.copy(model)
+        scorer.tta = tta  # the model checks the name
     out = np.zeros((len(split), len(model.classes)), dtype=np.float32)
     for start in range(0, len(split), batch_size):
         stop = min(start + batch_size, len(split))
@@ -157,7 +158,7 @@ class EvaluationReport:
         }
         written = []
         for name, data in files.items():
-            with atomic_open(directory / name) as f:
+            with atomic_write(directory / name) as f:
                 f.write(data)
             written.append(directory / name)
         return written
@@ -196,16 +197,18 @@ def plot_confusion_matrix(confusion: np.ndarray, classes: Sequence[str], title: 
 def evaluate(
     model: ExpressionModel,
     split: FaceSplit,
-    tta: str = "none",
+    tta: str | None = None,
     batch_size: int = 256,
     dataset: str = "",
 ) -> EvaluationReport:
     """Predict every face of ``split`` with ``model`` and score the predictions against its labels.
 
-    When the model's classes differ from the split's, its probabilities are mapped to the split's
-    vocabulary by meaning (:func:`openfer.labels.map_probabilities`); a class the model lacks is never
-    predicted and counts as an error.
+    ``tta``: None (default) applies the model's own test-time augmentation, so a model scores here as it
+    predicts; a name overrides it. When the model's classes differ from the split's, its probabilities are
+    mapped to the split's vocabulary by meaning (:func:`openfer.labels.map_probabilities`); a class the
+    model lacks is never predicted and counts as an error.
     """
+    tta = model.tta if tta is None else tta
     probabilities = predict_proba(model, split, tta=tta, batch_size=batch_size)
     if tuple(model.classes) != tuple(split.classes):
         probabilities = map_probabilities(probabilities, model.classes, split.classes).astype(np.float32)

@@ -60,3 +60,78 @@ def macro_f1(confusion: np.ndarray) -> float:
     if not present.any():
         return 0.0
     return float(precision_recall_f1(confusion)[2][present].mean())
+
+
+def precision_recall_curve(scores: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(precision, recall, thresholds)`` of one class, one point per distinct score, highest threshold first.
+
+    At threshold ``t`` the samples with ``score >= t`` count as predicted positive; precision = TP / (TP + FP),
+    recall = TP / (number of positives), 0 when there are none.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    positives = np.asarray(positives, dtype=bool).ravel()
+    if scores.shape != positives.shape:
+        raise ValueError(f"{scores.size} scores but {positives.size} positives flags")
+    order = np.argsort(-scores, kind="stable")
+    scores, positives = scores[order], positives[order]
+    # The last sample of each run of equal scores closes a threshold.
+    last_of_run = np.r_[np.flatnonzero(np.diff(scores) != 0), scores.size - 1] if scores.size else np.zeros(0, np.int64)
+    true_positives = np.cumsum(positives)[last_of_run]
+    predicted = last_of_run + 1
+    precision = _ratio(true_positives, predicted)
+    recall = _ratio(true_positives, np.full(true_positives.shape, positives.sum()))
+    return precision, recall, scores[last_of_run]
+
+
+def average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
+    """AP = sum_n (R_n - R_{n-1}) P_n over the points of :func:`precision_recall_curve` (R_0 = 0; scikit-learn's)."""
+    recall = np.asarray(recall, dtype=np.float64)
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * np.asarray(precision, dtype=np.float64)))
+
+
+def calibration_bins(probabilities: np.ndarray, targets: np.ndarray, num_bins: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(confidence, accuracy, count)`` per confidence bin: bin ``b`` (1-based) holds the samples whose top
+    probability lies in ((b - 1) / M, b / M], M = ``num_bins``; an empty bin has confidence and accuracy 0."""
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.int64).ravel()
+    if probabilities.ndim != 2 or len(probabilities) != len(targets):
+        raise ValueError(f"need (N, C) probabilities and N targets, got {probabilities.shape} and {targets.shape}")
+    confidence = probabilities.max(1) if len(targets) else np.zeros(0)
+    correct = (probabilities.argmax(1) == targets) if len(targets) else np.zeros(0, bool)
+    bins = np.clip(np.ceil(confidence * num_bins).astype(np.int64) - 1, 0, num_bins - 1)
+    count = np.bincount(bins, minlength=num_bins)
+    mean_confidence = _ratio(np.bincount(bins, weights=confidence, minlength=num_bins), count)
+    mean_accuracy = _ratio(np.bincount(bins, weights=correct.astype(np.float64), minlength=num_bins), count)
+    return mean_confidence, mean_accuracy, count
+
+
+def expected_calibration_error(probabilities: np.ndarray, targets: np.ndarray, num_bins: int = 15) -> float:
+    """ECE = sum_b (|B_b| / N) |acc(B_b) - conf(B_b)| over the bins of :func:`calibration_bins` (Guo et al., 2017,
+    "On Calibration of Modern Neural Networks", Eq. 3): acc is the share of correct top-1 predictions in
+    bin B_b, conf their mean top probability; 0 for no samples."""
+    confidence, accuracy, count = calibration_bins(probabilities, targets, num_bins)
+    total = count.sum()
+    return float(np.sum(count * np.abs(accuracy - confidence)) / total) if total else 0.0
+
+
+def true_label_ranks(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The rank (1 = top) of each sample's true label among its scores (FAML paper, Table 1).
+
+    Rank = 1 + the classes scored higher + the tied classes of lower index, so rank 1 is exactly
+    ``argmax == label`` (argmax takes the first of tied maxima). Works on probabilities or logits.
+    """
+    scores = np.asarray(probabilities, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    if scores.ndim != 2 or len(scores) != len(labels):
+        raise ValueError(f"expected (N, C) scores for {len(labels)} labels, got shape {scores.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= scores.shape[1]):
+        raise ValueError(f"labels must lie in 0..{scores.shape[1] - 1}")
+    true = scores[np.arange(len(labels)), labels][:, None]
+    lower_index = np.arange(scores.shape[1])[None, :] < labels[:, None]
+    return 1 + (scores > true).sum(1) + ((scores == true) & lower_index).sum(1)
+
+
+def rank_distribution(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Counts of the true label's rank: entry ``r - 1`` = samples whose true label ranks ``r`` (length C)."""
+    num_classes = np.asarray(probabilities).shape[-1]
+    return np.bincount(true_label_ranks(probabilities, labels) - 1, minlength=num_classes)

@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from openfer.data.augment import BatchAugment
+from openfer.augment import BatchAugment
 from openfer.engine import metrics
+from openfer.engine.ema import ema_copy, swap_weights, update_ema
+from openfer.engine.mixup import MixOptions, mix_batch
 from openfer.checkpoints import load_weights
 from openfer.errors import ConfigError
-from openfer.losses import build_loss, logits_of
-from openfer.models.registry import create_model
+from openfer.losses import build_loss, default_loss_options, logits_of
+from openfer.models.registry import create_model, model_info
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "radam")
 SCHEDULERS = ("none", "step", "exponential", "cosine", "cosine_restarts", "cyclic", "plateau")
@@ -24,9 +26,10 @@ class FERModule(L.LightningModule):
     """Trains a registered model on uint8 face batches.
 
     Batches arrive as uint8 (N, C, H, W); this module scales them to [0, 1], augments them on the
-    fly during training (:class:`BatchAugment`), normalises with ``mean``/``std`` and runs the model.
-    The losses are a weighted sum of registered losses (``losses``: ``{name: {options}}``; the key
-    ``weight`` inside the options scales that term). Validation and test log accuracy, balanced
+    fly during training (:class:`BatchAugment`), normalises with ``mean``/``std`` (default: the model's
+    registered ones) and runs the model. The losses are a weighted sum of registered losses (``losses``:
+    ``{name: {options}}``; the key ``weight`` inside the options scales that term); without ``losses``, the
+    model's registered default losses (its paper's, e.g. DAN's cross-entropy, affinity and partition). Validation and test log accuracy, balanced
     accuracy, macro F1 and per-class precision, recall and F1 from a confusion matrix summed over all
     processes; the latest one is kept as ``last_confusion``.
     """
@@ -46,11 +49,13 @@ class FERModule(L.LightningModule):
         warmup_epochs: int = 0,
         scheduler_options: dict[str, Any] | None = None,
         augment: dict[str, Any] | None = None,
-        mean: float = 0.5,
-        std: float = 0.25,
+        mean: float | None = None,
+        std: float | None = None,
         channels_last: bool = True,
         seed: int = 0,
         init_weights: str | None = None,
+        ema_decay: float | None = None,
+        mixup: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
@@ -60,13 +65,17 @@ class FERModule(L.LightningModule):
         if scheduler == "plateau" and warmup_epochs > 0:
             raise ConfigError("scheduler 'plateau' cannot follow a warm-up; set warmup_epochs to 0")
         self.save_hyperparameters()
+        info = model_info(model)
+        # The model's registered normalisation unless the recipe sets one; stored so checkpoints carry it.
+        self.hparams.mean = info.mean if mean is None else float(mean)
+        self.hparams.std = info.std if std is None else float(std)
         self.net = create_model(model, num_classes=num_classes, **(model_options or {}))
         if init_weights:
             # Start from trained weights (fine-tuning, a second cosine cycle); keys and shapes are checked.
             load_weights(self.net, init_weights)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        loss_spec = losses or {"cross_entropy": {}}
+        loss_spec = losses or {name: default_loss_options(name, num_classes) for name in info.default_losses}
         self.loss_weights = {name: float(dict(opts or {}).pop("weight", 1.0)) for name, opts in loss_spec.items()}
         self.losses = nn.ModuleDict(
             {
@@ -75,6 +84,9 @@ class FERModule(L.LightningModule):
             }
         )
         self.augment = BatchAugment(**(augment or {})) if augment is not False else None
+        # Optional weight average (validation runs on it; checkpoints store it as the weights) and mixup/CutMix.
+        self.ema_net = ema_copy(self.net, ema_decay) if ema_decay else None
+        self.mixup = MixOptions.from_config(mixup)
         self.generator = torch.Generator().manual_seed(seed)
         # A plain tensor, not a buffer: DDP broadcasts buffers from rank 0 on every forward.
         self._confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
@@ -89,21 +101,40 @@ class FERModule(L.LightningModule):
         return x.contiguous(memory_format=torch.channels_last) if self.hparams.channels_last else x
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return logits_of(self.net(self.prepare(images, train=False)))
+        net = self.ema_net if self.ema_net is not None and not self.training else self.net
+        return logits_of(net(self.prepare(images, train=False)))
 
     # --- steps --------------------------------------------------------------------------------
     def training_step(self, batch, batch_index: int) -> torch.Tensor:
         images, targets = batch[0], batch[-1] if len(batch) == 3 else batch[1]
-        outputs = self.net(self.prepare(images, train=True))
+        inputs, partners, lam = self._mix(self.prepare(images, train=True), targets)
+        outputs = self.net(inputs)
         total = 0.0
         for name, loss in self.losses.items():
-            value = loss(outputs, targets, batch)
+            value = loss(outputs, targets)
+            if partners is not None:
+                value = lam * value + (1.0 - lam) * loss(outputs, partners)
             self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, sync_dist=True)
             total = total + self.loss_weights[name] * value
         accuracy = (logits_of(outputs).argmax(1) == batch[1]).float().mean()
         self.log("train/loss", total, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train/acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return total
+
+    def _mix(self, inputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+        return (inputs, None, 1.0) if self.mixup is None else mix_batch(inputs, targets, self.mixup, self.generator)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_index: int) -> None:
+        if self.ema_net is not None:
+            update_ema(self.ema_net, self.net, self.hparams.ema_decay)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.ema_net is not None:
+            swap_weights(checkpoint["state_dict"])  # the average under net. (what evaluation loads)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.ema_net is not None:
+            swap_weights(checkpoint["state_dict"])  # back: training weights under net., the average under ema_net.
 
     def on_train_epoch_start(self) -> None:
         # Augmentation and dropout seeds depend on (seed, rank, epoch) only, so a resumed run draws what an

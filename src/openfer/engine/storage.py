@@ -1,45 +1,21 @@
-"""Writing a run's files safely: atomic writes, atomic checkpoints and a CSV log that survives resuming."""
+"""Writing a run's files safely: atomic checkpoints (via :mod:`openfer.files`) and a CSV log that survives resuming."""
 
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping
+from typing import Any, Mapping
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from openfer.files import atomic_write
 
 
-@contextmanager
-def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
-    """A binary file to write ``path`` through: a temporary file beside it, renamed into place on success.
-
-    Readers see the old file or the whole new one, never a partial one; on an error the target is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+#: The engine's old name for :func:`openfer.files.atomic_write` (binary mode), kept for its callers.
+atomic_open = atomic_write
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -54,7 +30,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None or "://" in str(path):
             super().save_checkpoint(checkpoint, path, storage_options)
             return
-        with atomic_open(path) as f:
+        with atomic_write(path) as f:
             torch.save(checkpoint, f)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -11,7 +13,7 @@ import lightning as L
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from openfer.checkpoints import check_state_dict, read_state_dict
@@ -28,6 +30,7 @@ class TrainCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--run_dir", type=str, default="runs/default", help="folder for checkpoints and logs")
         parser.add_argument("--resume", type=str, default=None, help="'last' or a checkpoint path to continue from")
+        parser.add_argument("--overwrite", action="store_true", help="replace the run already in run_dir (its checkpoints and logs)")
         parser.add_argument("--early_stopping", type=int, default=0, help="patience in epochs (0: off)")
         parser.add_argument("--seed", type=int, default=0)
         parser.link_arguments("data.classes", "model.classes", apply_on="instantiate")
@@ -38,6 +41,7 @@ class TrainCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config
         run_dir = Path(config.run_dir)
+        prepare_run_dir(run_dir, config.resume, config.overwrite)
         L.seed_everything(config.seed, workers=True)
         self.resume_checkpoint = resolve_resume(run_dir, config.resume)
         trainer = config.trainer
@@ -64,8 +68,40 @@ class TrainCLI(LightningCLI):
         plugins = _as_list(given.get("plugins"))
         if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
             plugins.append(AtomicCheckpointIO())
-        logger = False if given.get("logger") is False else self._openfer_loggers
+        logger = False if given.get("logger") is False else _with_recipe_loggers(given.get("logger"), self._openfer_loggers)
         return super().instantiate_trainer(callbacks=callbacks, plugins=plugins, logger=logger, **kwargs)
+
+
+def _with_recipe_loggers(given: Any, openfer_loggers: list[Logger]) -> list[Logger]:
+    """The recipe's loggers (MLflow, W&B, ...) kept, then openfer's CSV log (curves read it) and TensorBoard
+    unless the recipe gives a TensorBoard logger itself."""
+    kept = [logger for logger in _as_list(given) if isinstance(logger, Logger)]
+    has_tensorboard = any(isinstance(logger, TensorBoardLogger) for logger in kept)
+    return kept + [logger for logger in openfer_loggers if not (has_tensorboard and isinstance(logger, TensorBoardLogger))]
+
+
+#: What a run writes into its folder; ``--overwrite`` removes these before a new run starts.
+RUN_CONTENTS = ("checkpoints", "logs", "tensorboard")
+
+
+def prepare_run_dir(run_dir: Path, resume: str | None, overwrite: bool) -> None:
+    """Refuse a folder that already holds a run unless resuming it; with ``overwrite``, empty it first.
+
+    Only the launching process decides (DDP workers started by it find the folder as rank 0 left it).
+    """
+    if os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) != "0":
+        return
+    if resume is not None and overwrite:
+        raise ConfigError("--resume and --overwrite: give one of them (continue the run, or replace it)")
+    held = sorted((run_dir / "checkpoints").glob("*.ckpt")) + [p for p in [run_dir / "logs" / "metrics.csv"] if p.is_file()]
+    if not held or resume is not None:
+        return
+    if not overwrite:
+        raise ConfigError(f"run_dir {run_dir} already holds a run ({held[0]}); pass --resume last to continue it or --overwrite to replace it")
+    for name in RUN_CONTENTS:
+        if (run_dir / name).is_dir():
+            shutil.rmtree(run_dir / name)
+    rank_zero_info(f"--overwrite: removed the earlier run's {', '.join(RUN_CONTENTS)} in {run_dir}")
 
 
 def _as_list(value: Any) -> list[Any]:

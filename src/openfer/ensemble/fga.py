@@ -9,22 +9,30 @@ its parents' convolution weights. One FGA generation, for each fused network to 
 2. ``num_selected`` distinct parents are drawn by roulette wheel with those probabilities;
 3. every convolution's weights (and bias) are averaged over the parents (Eq. 9).
 
-Layers the paper does not specify follow ``shared/reference/models.md`` §4.7: BatchNorm affine
+Layers the paper does not specify follow ``docs/models/faml.md`` (FGA): BatchNorm affine
 parameters and running statistics are averaged too; every other parameter (fully connected heads,
 attention blocks, fusion scalars) is taken from the parent with the lowest loss. Fused networks are
 then re-trained (they "cannot classify directly") together with freshly initialised ones, and the
 well-trained results feed the next generation: train them with ``--model.init_weights fused_i.safetensors``.
+:func:`fuse_checkpoints` runs one generation from weights files (``openfer weights fga`` calls it), drawing
+parents by given losses or by those :func:`measure_losses` measures on a split.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
-from typing import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from openfer.data.base import FaceSplit
+    from openfer.inference import ExpressionModel
 
 #: Layers whose weights are averaged across parents (Eq. 9), and those whose statistics are averaged too.
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -102,3 +110,64 @@ def fga_generation(
         fused = fuse_networks([networks[i] for i in parents], best=0)
         results.append(FusedNetwork(fused, parents, [float(probabilities[i]) for i in parents]))
     return results
+
+
+def measure_losses(models: Sequence[ExpressionModel], split: FaceSplit, limit: int = 2000, seed: int = 0) -> list[float]:
+    """Each model's mean cross-entropy on ``split`` without TTA: the training losses FGA draws parents by.
+
+    ``limit``: at most this many faces, drawn from the split with ``seed`` (0: every face).
+    """
+    from openfer.engine.evaluate import evaluate
+
+    if limit and len(split) > limit:
+        split = split.subset(np.sort(np.random.default_rng(seed).choice(len(split), limit, replace=False)))
+    losses = []
+    for model in models:
+        report = evaluate(model, split, tta="none")
+        picked = report.probabilities[np.arange(len(split)), report.targets]
+        losses.append(float(-np.log(np.clip(picked, 1e-12, None)).mean()))
+    return losses
+
+
+def fuse_checkpoints(
+    checkpoints: Sequence[str | Path],
+    output_dir: str | Path,
+    losses: Sequence[float] | None = None,
+    split: FaceSplit | None = None,
+    num_fused: int = 2,
+    num_selected: int = 3,
+    seed: int = 0,
+    limit: int = 2000,
+) -> dict[str, Any]:
+    """One FGA generation from weights files (``openfer weights fga``): ``fused_<i>.safetensors`` and ``fga.json``.
+
+    Parents are drawn by ``losses`` (one per file), or by losses measured on ``split`` (:func:`measure_losses`).
+    Each fused file carries its best parent's metadata and ``fga_parents``, so it loads with
+    :func:`openfer.load_model` and starts a training run (``--model.init_weights``). Returns the record
+    written to ``fga.json``: checkpoints, losses, seed, and per fused file its parents and their probabilities.
+    """
+    from openfer.checkpoints import packed_metadata, read_state_dict, save_safetensors
+    from openfer.errors import ConfigError
+    from openfer.files import atomic_write
+    from openfer.inference import load_model
+
+    checkpoints = [str(path) for path in checkpoints]
+    models = [load_model(path, tta="none") for path in checkpoints]
+    if losses is None:
+        if split is None:
+            raise ConfigError("fuse_checkpoints: give losses, or a split to measure each network's loss on")
+        losses = measure_losses(models, split, limit, seed)
+    losses = [float(loss) for loss in losses]
+    generation = fga_generation([model.net for model in models], losses, num_fused, num_selected, seed)
+    output = Path(output_dir)
+    record: dict[str, Any] = {"checkpoints": checkpoints, "losses": losses, "seed": seed, "fused": []}
+    for index, fused in enumerate(generation):
+        path = output / f"fused_{index}.safetensors"
+        best = fused.parents[0]
+        parents = [checkpoints[i] for i in fused.parents]
+        metadata = {**packed_metadata(read_state_dict(checkpoints[best])[1], checkpoints[best]), "fga_parents": parents}
+        save_safetensors(fused.network.state_dict(), path, metadata)
+        record["fused"].append({"file": path.name, "parents": parents, "probabilities": fused.probabilities})
+    with atomic_write(output / "fga.json", "w") as handle:
+        handle.write(json.dumps(record, indent=2))
+    return record

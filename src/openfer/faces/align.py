@@ -36,6 +36,12 @@ def face_crop(image: np.ndarray, detection: Detection, margin: float = 0.1, alig
     With ``align`` and eye landmarks the crop is rotated so the eyes lie level. Parts of the square
     outside the image repeat the border pixels. Returns an array of the image's channels (S x S [x 3]).
     """
+    matrix, side = crop_matrix(detection, margin, align)
+    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def crop_matrix(detection: Detection, margin: float = 0.1, align: bool = True) -> tuple[np.ndarray, int]:
+    """``(matrix, side)`` of :func:`face_crop`: the 2 x 3 affine map from image pixels to crop pixels, and the crop's side."""
     x, y, w, h = detection.box
     side = max(1, round(max(w, h) * (1 + 2 * margin)))
     centre_x, centre_y = x + w / 2, y + h / 2
@@ -47,4 +53,4 @@ def face_crop(image: np.ndarray, detection: Detection, margin: float = 0.1, alig
     # Rotate about the box centre, then move that centre to the middle of the output square.
     matrix = cv2.getRotationMatrix2D((centre_x, centre_y), angle, 1.0)
     matrix[:, 2] += (side / 2 - centre_x, side / 2 - centre_y)
-    return cv2.warpAffine(image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return matrix, side

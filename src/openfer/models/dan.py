@@ -15,7 +15,7 @@ from torch import nn
 
 from openfer.errors import ConfigError
 from openfer.models.backbones.resnet import ResNet, resnet
-from openfer.models.registry import register_model
+from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 
 class SpatialAttention(nn.Module):
@@ -34,7 +34,7 @@ class SpatialAttention(nn.Module):
         return x * y.sum(dim=1, keepdim=True)
 
 
-class ChannelAttention(nn.Module):
+class DANChannelAttention(nn.Module):
     """DAN paper, Eq. 4: ``a_j = GAP(s_j) * H'_j(GAP(s_j))``, a 512-d attention feature vector."""
 
     def __init__(self, channels: int = 512, hidden: int = 32) -> None:
@@ -54,7 +54,7 @@ class CrossAttentionHead(nn.Module):
     def __init__(self, channels: int = 512) -> None:
         super().__init__()
         self.sa = SpatialAttention(channels)
-        self.ca = ChannelAttention(channels)
+        self.ca = DANChannelAttention(channels)
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out")
@@ -100,6 +100,9 @@ class DAN(nn.Module):
 @register_model(
     "dan",
     input_size=(3, 224, 224),
+    mean=IMAGENET_GREY_MEAN,
+    std=IMAGENET_GREY_STD,
+    head="fc",
     paper="Wen et al., Distract Your Attention: Multi-head Cross Attention Network for Facial Expression Recognition, Biomimetics 2023",
     default_losses=("cross_entropy", "affinity", "partition"),
 )

@@ -1,5 +1,5 @@
 """DPSAN – Dual Path Stacked Attention Network (Zhu et al., "Facial Expression Recognition Using Dual Path
-Feature Fusion and Stacked Attention", Future Internet 2022). No public code; defaults follow models.md §1.5.
+Feature Fusion and Stacked Attention", Future Internet 2022). No public code; defaults as in docs/models/dpsan.md.
 
 Global path: a ResNet-18 trunk (conv1 ... layer4) on the whole face. Local path: one ResNet-18 trunk shared by
 four region crops, each resized to the face size. The five 512-channel maps are concatenated (Eq. 1) and pass
@@ -14,14 +14,15 @@ from torch import nn
 from openfer.errors import ConfigError
 from openfer.faces.regions import cut_regions_batch, fixed_four_regions, quadrants
 from openfer.models.backbones.resnet import ResNet, resnet
-from openfer.models.registry import register_model
+from openfer.models.layers import conv_bn_relu
+from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 #: Region schemes the model crops itself; "landmarks" needs crops passed to ``forward``.
 REGION_SCHEMES = {"fixed": fixed_four_regions, "quadrants": quadrants}
 NUM_REGIONS = 4
 
 
-class ChannelAttention(nn.Module):
+class CBAMChannelAttention(nn.Module):
     """CBAM channel attention (Woo et al., ECCV 2018, Eq. 2): ``sigmoid(MLP(AvgPool F) + MLP(MaxPool F))``."""
 
     def __init__(self, channels: int, reduction: int = 16) -> None:
@@ -43,9 +44,9 @@ class StackedAttention(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int = 512, reduction: int = 16) -> None:
         super().__init__()
-        self.attention1 = ChannelAttention(in_channels, reduction)
-        self.compress = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
-        self.attention2 = ChannelAttention(out_channels, reduction)
+        self.attention1 = CBAMChannelAttention(in_channels, reduction)
+        self.compress = conv_bn_relu(in_channels, out_channels, 1)
+        self.attention2 = CBAMChannelAttention(out_channels, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.attention2(self.compress(self.attention1(x)))
@@ -104,6 +105,9 @@ class DPSAN(nn.Module):
 @register_model(
     "dpsan",
     input_size=(3, 96, 96),
+    mean=IMAGENET_GREY_MEAN,
+    std=IMAGENET_GREY_STD,
+    head="fc",
     paper="Zhu et al., Facial Expression Recognition Using Dual Path Feature Fusion and Stacked Attention, Future Internet 2022",
     default_losses=("cross_entropy",),
 )

@@ -3,7 +3,8 @@ authors' code: yelboudouri/EmoNeXt), tiny to xlarge.
 
 A ConvNeXt with a spatial transformer network (STN) warping the input face, a squeeze-and-excitation block
 after each of the three inner downsampling layers, and a self-attention regulariser: the variance of the
-attention weights of a dot-product self-attention layer, added to the loss (loss ``emonext_attention``).
+attention weights of a dot-product self-attention layer, which the model returns in training and loss
+``emonext_attention`` (:class:`openfer.losses.EmoNeXtAttentionRegularizer`) turns into a loss term.
 The logits come from the ConvNeXt head on the pooled feature; the attention only shapes training.
 State-dict keys match the authors' code (and ConvNeXt's release for the shared part).
 
@@ -11,7 +12,7 @@ Deviation from the authors' code: there, the attention runs on the pooled (batch
 weights form a batch x batch matrix and a face's loss depends on its batch-mates (at batch size 1, as in
 their validation, the term is always 0). Here it runs within each face, over the h x w tokens of the last
 stage (7 x 7 at 224), so the regulariser is a per-face term averaged over the batch; parameters are
-unchanged. It is computed only in training mode, where the loss needs it; eval returns the logits alone.
+unchanged. The attention runs only in training mode, where the loss needs it; eval returns the logits alone.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openfer.models.backbones.convnext import CONFIGS, ConvNeXt, load_convnext_weights
+from openfer.models.backbones.convnext import CONFIGS, ConvNeXt, load_release_weights
+from openfer.models.layers import SqueezeExcitation
 from openfer.models.registry import register_model
-from openfer.models.resemotenet import SqueezeExcitation
 
 PAPER = "El Boudouri and Bohi, EmoNeXt: an Adapted ConvNeXt for Facial Emotion Recognition, MMSP 2023"
 
@@ -51,7 +52,8 @@ class DotProductSelfAttention(nn.Module):
 
 
 class EmoNeXt(ConvNeXt):
-    """EmoNeXt; ``forward`` returns ``{"logits", "attention_regularizer"}`` in training, logits in eval.
+    """EmoNeXt; ``forward`` returns ``{"logits", "attention"}`` in training (the (N, h*w, h*w) attention
+    weights, which loss ``emonext_attention`` regularises), logits in eval.
 
     ``image_size`` fixes the STN regressor's input width (10 x 52 x 52 at 224, as in the authors' code).
     """
@@ -109,20 +111,19 @@ class EmoNeXt(ConvNeXt):
             return logits
         tokens = self.norm(stages.flatten(2).transpose(1, 2))  # (N, h*w, C), normed like the pooled feature
         _, weights = self.attention(tokens)
-        # Authors' regulariser: mean squared deviation of the attention weights from their mean.
-        regularizer = (weights - weights.mean(dim=(1, 2), keepdim=True)).pow(2).mean()
-        return {"logits": logits, "attention_regularizer": regularizer}
+        return {"logits": logits, "attention": weights}
 
 
 def _emonext(size: str, num_classes: int, in_channels: int, image_size: int, drop_path_rate: float, backbone_weights: str | Path | None) -> EmoNeXt:
     depths, dims = CONFIGS[size]
     model = EmoNeXt(depths, dims, num_classes, in_channels, image_size, drop_path_rate)
     if backbone_weights is not None:
-        load_convnext_weights(model, backbone_weights)
+        load_release_weights(model, backbone_weights)
     return model
 
 
-_DEFAULTS = {"input_size": (3, 224, 224), "paper": PAPER, "default_losses": ("cross_entropy", "emonext_attention")}
+# The authors' code feeds pixels in [0, 1] unnormalised.
+_DEFAULTS = {"input_size": (3, 224, 224), "mean": 0.0, "std": 1.0, "head": "head", "paper": PAPER, "default_losses": ("cross_entropy", "emonext_attention")}
 
 
 @register_model("emonext_tiny", **_DEFAULTS)

@@ -4,7 +4,7 @@ for Facial Expression Recognition in the Wild", §3.1, Figs. 1 and 4). No public
 A ResNet-18 (MS-Celeb-1M weights upstream) with internal Feature fusion (FA): the first conv is joined by two
 auxiliary convs that see parts of the face, their maps added to the main conv1 map by learnable weights; and
 one ViT-style Attention block after each of the first three residual stages. Trained with the multi-loss
-(ML, ``faml`` in :mod:`openfer.losses`). Where the paper is silent we follow models.md §4.7:
+(ML, ``faml`` in :mod:`openfer.losses`). Where the paper is silent we follow docs/models/faml.md:
 the auxiliary crops are the upper half (eyes, brows) and the lower 45 % (nose, mouth) of the aligned face,
 each resized to the input size, convs initialised as copies of conv1, fusion weights initialised to 0.5;
 an attention block is a 1-layer pre-norm transformer encoder over the feature-map positions (heads = C / 64,
@@ -23,7 +23,7 @@ from torch import nn
 from openfer.errors import ConfigError
 from openfer.faces.regions import cut_regions_batch
 from openfer.models.backbones.resnet import ResNet, resnet
-from openfer.models.registry import register_model
+from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 #: Auxiliary FA regions as fractions of the face (x0, y0, x1, y1): upper half, lower 45 %.
 DEFAULT_AUX_REGIONS: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 1.0, 0.5), (0.0, 0.55, 1.0, 1.0))
@@ -106,6 +106,9 @@ class FAML(nn.Module):
 @register_model(
     "faml",
     input_size=(3, 224, 224),
+    mean=IMAGENET_GREY_MEAN,
+    std=IMAGENET_GREY_STD,
+    head="backbone.fc",
     paper="Zhou, Xie, Tian, Multi Loss-based Feature Fusion and Top Two Voting Ensemble Decision Strategy for Facial Expression Recognition in the Wild",
     default_losses=("faml",),
 )

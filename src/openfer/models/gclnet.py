@@ -19,7 +19,8 @@ from torch import nn
 
 from openfer.errors import ConfigError
 from openfer.models.backbones.resnet import ResNet, resnet
-from openfer.models.registry import register_model
+from openfer.models.layers import conv_bn_relu
+from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 INSERTION_POINTS = ("stem", "layer1")
 
@@ -163,12 +164,6 @@ class ACmix(nn.Module):
         return self.rate_attention * attention + self.rate_conv * convolution
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
-    )
-
-
 class MultiScaleGlobalAssociation(nn.Module):
     """MGC: GCLNet paper, Eq. 2, then ACmix.
 
@@ -191,8 +186,8 @@ class MultiScaleGlobalAssociation(nn.Module):
         self.groups = groups
         self.width = width
         self.scales = nn.ModuleList(
-            [_conv_bn_relu(split, branch, 1)]
-            + [nn.Sequential(*(_conv_bn_relu(split if j == 0 else branch, branch, 3) for j in range(i))) for i in range(1, groups)]
+            [conv_bn_relu(split, branch, 1)]
+            + [nn.Sequential(*(conv_bn_relu(split if j == 0 else branch, branch, 3) for j in range(i))) for i in range(1, groups)]
         )
         self.acmix = ACmix(width, channels, heads)
 
@@ -246,6 +241,9 @@ class GCLNet(nn.Module):
 @register_model(
     "gclnet",
     input_size=(3, 224, 224),
+    mean=IMAGENET_GREY_MEAN,
+    std=IMAGENET_GREY_STD,
+    head="backbone.fc",
     paper="Chen et al., Improved Facial Expression Recognition Algorithm Based on Local Feature Enhancement and Global Information Association, Electronics 2024",
     default_losses=("cross_entropy",),
 )

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openfer.models.backbones.mobilenet import MobileNetV1, load_mobilenet_weights
+from openfer.models.backbones.mobilenet import MobileNetV1, load_keras_layout_weights
 from openfer.models.registry import register_model
 
 BackboneMode = Literal["train", "frozen", "frozen_bn"]
@@ -84,7 +84,7 @@ class PAttLite(nn.Module):
         self.backbone_mode = backbone_mode
         self.backbone = MobileNetV1(num_classes=0, in_channels=in_channels, last_layer="conv_dw_9")
         if backbone_weights is not None:
-            load_mobilenet_weights(self.backbone, backbone_weights)
+            load_keras_layout_weights(self.backbone, backbone_weights)
         width = 256
         self.patch_extraction = nn.Sequential(
             SeparableConv2d(self.backbone.num_features, width, 4, 4, "same"),
@@ -123,6 +123,9 @@ class PAttLite(nn.Module):
 @register_model(
     "pattlite",
     input_size=(3, 224, 224),
+    mean=0.5,  # the authors' Keras MobileNet preprocessing: pixels to [-1, 1]
+    std=0.5,
+    head="classification_head",
     paper="Ngwe et al., PAtt-Lite: Lightweight Patch and Attention MobileNet for Challenging Facial Expression Recognition, 2023",
 )
 def pattlite(

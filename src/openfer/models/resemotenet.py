@@ -13,23 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openfer.models.registry import register_model
-
-
-class SqueezeExcitation(nn.Module):
-    """SE block (Hu et al., CVPR 2018): channel gates from a bias-free C -> C/r -> C MLP on the pooled map."""
-
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        self.fc = nn.Sequential(
-            nn.Linear(channels, channels // reduction, bias=False),
-            nn.ReLU(inplace=True),
-            nn.Linear(channels // reduction, channels, bias=False),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.fc(x.mean(dim=(2, 3)))[:, :, None, None]
+from openfer.models.layers import SqueezeExcitation
+from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 
 class ResidualBlock(nn.Module):
@@ -86,6 +71,9 @@ class ResEmoteNet(nn.Module):
 @register_model(
     "resemotenet",
     input_size=(3, 64, 64),
+    mean=IMAGENET_GREY_MEAN,
+    std=IMAGENET_GREY_STD,
+    head="fc4",
     paper="Roy et al., ResEmoteNet: Bridging Accuracy and Loss Reduction in Facial Emotion Recognition, 2024",
 )
 def resemotenet(num_classes: int = 7, in_channels: int = 3, conv_dropout: float = 0.2, fc_dropout: float = 0.5) -> ResEmoteNet:

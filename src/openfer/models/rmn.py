@@ -12,6 +12,7 @@ The authors' released checkpoints (e.g. ``resmasking_dropout1_rot30_2019Nov17_14
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Literal, Mapping
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openfer.checkpoints import check_state_dict, read_state_dict
+from openfer.checkpoints import load_backbone_weights, read_state_dict
 from openfer.errors import CheckpointError
 from openfer.models.backbones.resnet import WIDTHS, BasicBlock, ResNet, init_conv_bn, resnet
 from openfer.models.registry import register_model
@@ -164,22 +165,24 @@ def load_authors_checkpoint(model: ResidualMaskingNetwork, path: str | Path) -> 
 
     The file is read with :func:`openfer.checkpoints.read_state_dict` (tensors only; ``net`` and DataParallel
     ``module.`` prefixes unwrapped), renamed by :func:`convert_authors_state_dict` (duplicate shortcuts
-    checked equal), and every key and shape is checked against ``model`` with
-    :func:`openfer.checkpoints.check_state_dict` (strict) before loading: any mismatch raises
+    checked equal), and loaded by :func:`openfer.checkpoints.load_backbone_weights`, head included, which
+    checks every key and shape against ``model`` before loading: any mismatch raises
     :class:`~openfer.errors.CheckpointError` naming the file. ``model`` must match ``resmasking_dropout1``:
     ``rmn(num_classes=7, in_channels=3)``; the authors' masks use ``mask_activation="softmax"`` (the default).
     Returns the authors' keys that were not loaded: the duplicate shortcut entries, each equal to a loaded one.
     """
     state, _ = read_state_dict(path)
-    converted = convert_authors_state_dict(state, source=str(path))
-    check_state_dict(model, converted, str(path), strict=True)
-    model.load_state_dict(converted, strict=True)
+    convert = functools.partial(convert_authors_state_dict, source=str(path))
+    load_backbone_weights(model, path, None, state=state, convert=convert)
     return [key for key in state if _AUTHORS_DUPLICATE.fullmatch(key)]
 
 
 @register_model(
     "rmn",
     input_size=(3, 224, 224),
+    mean=0.0,  # the authors' code feeds pixels in [0, 1] unnormalised
+    std=1.0,
+    head="fc",
     paper="Pham, Vu and Tran, Facial Expression Recognition using Residual Masking Network, ICPR 2020",
 )
 def rmn(

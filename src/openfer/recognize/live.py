@@ -9,7 +9,7 @@ from typing import Iterable, Iterator
 
 import cv2
 
-from openfer.errors import OpenFERError
+from openfer.errors import ConfigError
 from openfer.recognize.results import Results
 
 
@@ -26,11 +26,11 @@ def display_problem() -> str | None:
 def show_live(results: Iterable[Results], title: str = "openfer") -> Iterator[Results]:
     """Show each result's annotated image in a window and pass the result on; stops on q, Esc or closing.
 
-    Raises :class:`OpenFERError` naming the reason when no window can be opened here.
+    Raises :class:`ConfigError` naming the reason when no window can be opened here.
     """
     problem = display_problem()
     if problem:
-        raise OpenFERError(f"live window: {problem}; run without the window (--no-show) and save results instead")
+        raise ConfigError(f"live window: {problem}; run without the window (--no-show) and save results instead")
     cv2.namedWindow(title, cv2.WINDOW_NORMAL)
     try:
         for result in results:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -11,9 +12,10 @@ import pandas as pd
 from openfer.errors import ConfigError
 from openfer.faces.align import face_crop
 from openfer.faces.detection import Detection, FaceDetector, create_detector
-from openfer.recognize.models import FaceClassifier, ModelSpec, resolve_model
+from openfer.recognize.classifiers import FaceClassifier, ModelSpec, resolve_model
+from openfer.recognize.report import Report
 from openfer.recognize.results import Results, to_dataframe
-from openfer.recognize.sources import Frame, Skipped, Source, iter_frames
+from openfer.recognize.sources import Frame, Skipped, Source, iter_frames, webcam_index
 
 
 class Recognizer:
@@ -31,6 +33,7 @@ class Recognizer:
     >>> recognizer = Recognizer()
     >>> for result in recognizer.predict("photos/"):
     ...     print(result.source, result.labels)
+    >>> recognizer.run(["photos/", "clip.mp4"], output="faces.csv", save_dir="annotated", summary_dir="summary")
     """
 
     def __init__(
@@ -91,6 +94,55 @@ class Recognizer:
     def __call__(self, source: Source | Sequence[Source], stride: int = 1) -> list[Results]:
         """All results of :meth:`predict` as a list (holds every image: use ``predict`` for long videos)."""
         return list(self.predict(source, stride))
+
+    def run(
+        self,
+        sources: Source | Sequence[Source],
+        output: str | Path | None = None,
+        format: str | None = None,
+        save_dir: str | Path | None = None,
+        summary_dir: str | Path | None = None,
+        *,
+        stride: int = 1,
+        show: bool = False,
+        verbose: int = 1,
+    ) -> Report:
+        """What ``openfer predict`` does, in one call: write every output and return the :class:`Report`.
+
+        ``output``: a face-records file, CSV or JSON lines (``format``, default from the suffix, else csv);
+        ``save_dir``: annotated images and videos; ``summary_dir``: ``summary.csv`` and a timeline PNG per
+        video. ``show``: a live window for webcam sources. ``verbose``: see :class:`Report`. On an error
+        no output is left half-written; Ctrl-C on a webcam stops it and keeps what was written.
+        ``report.exit_status`` is 0 when every source was read, 1 when some were not, 2 when none were.
+        """
+        from openfer.recognize.live import display_problem, show_live
+
+        if stride < 1:
+            raise ConfigError(f"stride must be >= 1, got {stride}")
+        listed = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+        webcam = any(webcam_index(source) is not None for source in listed)
+        show = show and webcam
+        problem = display_problem() if show else None
+        if problem:
+            raise ConfigError(f"live window: {problem}; pass --no-show (show=False) and an output file to keep the results")
+        report = Report(self.classes, output, format, save_dir, summary_dir, stride=stride, verbose=verbose)
+        results = self.predict(listed, stride)
+        if show:
+            results = show_live(results)
+        try:
+            for result in results:
+                report.add(result)
+        except KeyboardInterrupt:
+            if not webcam:
+                report.close(commit=False)
+                raise
+            if verbose >= 1:
+                print("openfer: stopped", file=sys.stderr)
+        except BaseException:
+            report.close(commit=False)
+            raise
+        report.skipped = list(self.skipped)
+        return report.finish()
 
     def to_dataframe(self, source: Source | Sequence[Source], stride: int = 1) -> pd.DataFrame:
         """One row per face (see :func:`openfer.recognize.to_dataframe`); images are not kept."""

@@ -1,7 +1,13 @@
-"""Results of one image or video frame: boxes, labels and probabilities, drawn or tabulated."""
+"""Results of one image or video frame: boxes, labels and probabilities, drawn or tabulated.
+
+:data:`FACE_COLUMNS` is the one face-record schema: the columns of :func:`to_dataframe`, of the CSV and
+JSON-lines records (:mod:`openfer.recognize.outputs`) and of the faces the HTTP service returns. The
+``df.fer`` accessor registered here reads such a table back (class columns, per-video summaries, timelines).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -10,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from openfer.faces.detection import Detection
-from openfer.recognize.outputs import write_image
+from openfer.imageio import write_image
+
+#: Columns of a face record, in order; one probability column per class follows them.
+FACE_COLUMNS = ("source", "frame", "time", "x", "y", "w", "h", "score", "label")
+#: The columns that say where the face was found (left out of the service's per-image answer).
+SOURCE_COLUMNS = FACE_COLUMNS[:3]
+#: The face box ``x, y, w, h`` in pixels (one ``box`` list in JSON records).
+BOX_COLUMNS = FACE_COLUMNS[3:7]
 
 # One colour (RGB) per class index, repeated when there are more classes.
 _PALETTE = ((230, 25, 75), (60, 180, 75), (145, 30, 180), (255, 200, 25), (0, 130, 200), (245, 130, 48), (128, 128, 128), (70, 240, 240))
@@ -62,6 +75,21 @@ class Results:
     def __len__(self) -> int:
         return len(self.boxes)
 
+    def __getitem__(self, index: int | slice) -> Results:
+        """The result of one face (or a slice of faces) of this image or frame, same source and image."""
+        if isinstance(index, (int, np.integer)):
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"{self.source}: face {index} of {len(self)}")
+            index = slice(int(index) % len(self), int(index) % len(self) + 1)
+        elif not isinstance(index, slice):
+            raise TypeError(f"Results indices are integers or slices, not {type(index).__name__}")
+        picked = range(len(self))[index]
+        detections = [Detection(tuple(self.boxes[i].tolist()), float(self.scores[i]), self.landmarks[i]) for i in picked]
+        return Results(
+            self.source, self.classes, detections, self.probabilities[list(picked)], image=self.image, name=self.name,
+            frame=self.frame, time=self.time, fps=self.fps, kind=self.kind, error=self.error,
+        )
+
     def __repr__(self) -> str:
         where = f" frame {self.frame}" if self.frame is not None else ""
         if self.error:
@@ -91,39 +119,108 @@ class Results:
         """Write :meth:`plot` to ``path`` (format from the suffix), atomically; returns the path."""
         return write_image(path, self.plot())
 
-    def to_records(self) -> list[dict[str, Any]]:
-        """One dict per face: source, frame, time, box [x, y, w, h], score, label, probabilities {class: p}."""
+    def rows(self) -> list[tuple[Any, ...]]:
+        """One tuple per face: the values of :data:`FACE_COLUMNS`, then one probability per class."""
+        time = None if self.time is None else round(self.time, 4)
         return [
-            {
-                "source": self.source,
-                "frame": self.frame,
-                "time": None if self.time is None else round(self.time, 4),
-                "box": [int(v) for v in box],
-                "score": round(float(score), 4),
-                "label": label,
-                "probabilities": {c: round(float(p), 6) for c, p in zip(self.classes, row)},
-            }
+            (self.source, self.frame, time, *(int(v) for v in box), round(float(score), 4), label, *(round(float(p), 6) for p in row))
             for box, score, label, row in zip(self.boxes, self.scores, self.labels, self.probabilities)
         ]
 
+    def to_records(self, include_source: bool = True) -> list[dict[str, Any]]:
+        """One dict per face: source, frame, time, box [x, y, w, h], score, label, probabilities {class: p}.
+
+        ``include_source=False`` leaves out source, frame and time (the HTTP service answers per image).
+        """
+        return [record_of(row, self.classes, include_source) for row in self.rows()]
+
+    def to_json(self, indent: int | None = None) -> str:
+        """The faces as a JSON array of :meth:`to_records` (one JSON-lines record per face)."""
+        return json.dumps(self.to_records(), indent=indent)
+
     def to_df(self) -> pd.DataFrame:
-        """One row per face: source, frame, time, x, y, w, h, score, label, then one column per class."""
+        """One row per face: the :data:`FACE_COLUMNS`, then one column per class."""
         return to_dataframe([self])
+
+
+def record_of(row: Sequence[Any], classes: Sequence[str], include_source: bool = True) -> dict[str, Any]:
+    """A face row (:meth:`Results.rows`) as a JSON record: the box as one list, the probabilities as one dict."""
+    values = dict(zip(FACE_COLUMNS, row))
+    record = {name: values[name] for name in SOURCE_COLUMNS} if include_source else {}
+    record["box"] = [values[name] for name in BOX_COLUMNS]
+    record["score"], record["label"] = values["score"], values["label"]
+    record["probabilities"] = dict(zip(classes, row[len(FACE_COLUMNS):]))
+    return record
 
 
 def to_dataframe(results: Iterable[Results]) -> pd.DataFrame:
     """One row per face over many results (sources that failed are left out); ``attrs["classes"]`` is set."""
     results = list(results)
     classes: tuple[str, ...] = results[0].classes if results else ()
-    rows = []
-    for result in results:
-        for record in result.to_records():
-            x, y, w, h = record.pop("box")
-            probabilities = record.pop("probabilities")
-            rows.append({**record, "x": x, "y": y, "w": w, "h": h, **probabilities})
-    columns = ["source", "frame", "time", "x", "y", "w", "h", "score", "label", *classes]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame([row for result in results for row in result.rows()], columns=[*FACE_COLUMNS, *classes])
     frame["frame"] = frame["frame"].astype("Int64")
     frame["time"] = frame["time"].astype("float64")
     frame.attrs["classes"] = list(classes)
     return frame
+
+
+@pd.api.extensions.register_dataframe_accessor("fer")
+class FaceTable:
+    """``df.fer``: a table of face records (:func:`to_dataframe`, or a records CSV read back) by meaning.
+
+    The class columns are ``df.attrs["classes"]`` when set, else every column after :data:`FACE_COLUMNS`.
+    """
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        missing = [name for name in ("source", "frame", "time") if name not in table.columns]
+        if missing:
+            raise AttributeError(f"df.fer needs a table of face records (openfer.recognize.FACE_COLUMNS); missing columns {missing}")
+        self._table = table
+
+    @property
+    def classes(self) -> list[str]:
+        """The class names, in the order of their probability columns."""
+        return list(self._table.attrs.get("classes") or [c for c in self._table.columns if c not in FACE_COLUMNS])
+
+    @property
+    def emotions(self) -> pd.DataFrame:
+        """The class-probability columns, one row per face."""
+        return self._table[self.classes]
+
+    def frames(self) -> pd.DataFrame:
+        """Per (source, frame) of the video rows: the mean class probabilities over its faces, the time, and
+        ``label``, the top class of that mean."""
+        classes = self.classes
+        video = self._table[self._table["frame"].notna()]
+        groups = video.groupby(["source", "frame"], sort=True)
+        means = groups[classes].mean()
+        means["time"] = groups["time"].first()
+        means["label"] = means[classes].idxmax(axis=1) if len(means) else pd.Series(dtype=object)
+        return means
+
+    def timeline(self, source: str) -> pd.DataFrame:
+        """One row per frame of video ``source`` that has faces: ``frame``, ``time``, the mean probability
+        of each class over its faces and ``label``, the top class of that mean."""
+        per_frame = self.frames().reset_index()
+        return per_frame[per_frame["source"] == source].drop(columns="source").reset_index(drop=True)
+
+    def video_summary(self) -> pd.DataFrame:
+        """Per video source: frames with faces, dominant expression and the share of those frames per class.
+
+        A frame's expression is the top class of its faces' mean probabilities; the share of a class is the
+        fraction of frames with faces whose expression it is (frames are evenly spaced in time).
+        """
+        classes = self.classes
+        columns = ["source", "frames_with_faces", "dominant", *(f"share_{c}" for c in classes)]
+        per_frame = self.frames().reset_index()
+        if per_frame.empty:
+            return pd.DataFrame(columns=columns)
+        shares = pd.crosstab(per_frame["source"], per_frame["label"], normalize="index").reindex(columns=classes, fill_value=0.0)
+        summary = pd.DataFrame(
+            {
+                "frames_with_faces": per_frame.groupby("source").size(),
+                "dominant": shares.idxmax(axis=1),
+                **{f"share_{c}": shares[c] for c in classes},
+            }
+        )
+        return summary.rename_axis("source").reset_index()[columns]

@@ -16,9 +16,8 @@ from typing import Iterator, Sequence, Union
 import cv2
 import numpy as np
 
-from openfer.data.imageops import to_channels
-from openfer.errors import ImageError
-from openfer.imageio import IMAGE_EXTENSIONS, read_image
+from openfer.errors import ConfigError, ImageError
+from openfer.imageio import IMAGE_EXTENSIONS, read_image, to_channels
 
 #: File extensions (lower case) read as videos.
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -70,7 +69,7 @@ def webcam_index(source: Source | Sequence[Source]) -> int | None:
 def iter_frames(source: Source | Sequence[Source], stride: int = 1) -> Iterator[Frame | Skipped]:
     """Frames of one source or of several in turn; videos and webcams give every ``stride``-th frame."""
     if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+        raise ConfigError(f"stride must be >= 1, got {stride}")
     if isinstance(source, (list, tuple)):
         for item in source:
             yield from iter_frames(item, stride)

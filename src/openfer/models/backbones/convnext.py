@@ -3,20 +3,20 @@
 State-dict keys follow the authors' release (facebookresearch/ConvNeXt: ``downsample_layers``, ``stages``,
 ``dwconv``, ``norm``, ``pwconv1``, ``pwconv2``, ``gamma``, ``norm``, ``head``), which is what EmoNeXt loads
 and the only release with an xlarge model. Checkpoints in torchvision's layout (``features.*``,
-``classifier.*``) are converted on load by :func:`load_convnext_weights`.
+``classifier.*``) are converted on load by :func:`load_release_weights`.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from openfer.checkpoints import check_state_dict, read_state_dict
-from openfer.errors import CheckpointError
-from openfer.models.registry import register_model
+from openfer.checkpoints import load_backbone_weights
+from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 #: (blocks per stage, channels per stage) of each size (ConvNeXt paper, Sec. 2.6; xlarge from the release).
 CONFIGS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
@@ -27,6 +27,7 @@ CONFIGS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "xlarge": ((3, 3, 27, 3), (256, 512, 1024, 2048)),
 }
 PAPER = "Liu et al., A ConvNet for the 2020s, CVPR 2022"
+HEAD = "head"
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -120,7 +121,10 @@ class ConvNeXt(nn.Module):
 
 
 def from_torchvision_layout(state: dict[str, torch.Tensor], depths: tuple[int, ...]) -> dict[str, torch.Tensor]:
-    """Rename a torchvision ConvNeXt state dict (``features.*``, ``classifier.*``) to the authors' layout."""
+    """Rename a torchvision ConvNeXt state dict (``features.*``, ``classifier.*``) to the authors' layout;
+    a state dict already in the authors' layout is returned as it is."""
+    if not any(re.match(r"features\.\d+\.", key) for key in state):
+        return state
     stage_of = {2 * i + 1: i for i in range(len(depths))}  # features.1/3/5/7 are the stages
     block_part = {"0": "dwconv", "2": "norm", "3": "pwconv1", "5": "pwconv2"}
     converted: dict[str, torch.Tensor] = {}
@@ -143,64 +147,54 @@ def from_torchvision_layout(state: dict[str, torch.Tensor], depths: tuple[int, .
     return converted
 
 
-def load_convnext_weights(model: ConvNeXt, path: str | Path, skip_head: bool = True) -> list[str]:
-    """Load a ConvNeXt checkpoint (the authors' or torchvision's layout) into ``model``; return the report.
-
-    Every checkpoint key and shape is checked through :mod:`openfer.checkpoints` against a plain ConvNeXt of
-    the model's depths and widths, and any mismatch raises :class:`~openfer.errors.CheckpointError`. Modules
-    a subclass adds (EmoNeXt's STN, SE and attention) and, with ``skip_head``, the classifier are left as
-    initialised and listed in the returned report.
-    """
-    state, _ = read_state_dict(path)
-    state = {key.removeprefix("module."): value for key, value in state.items()}
-    if any(re.match(r"features\.\d+\.", key) for key in state):
-        state = from_torchvision_layout(state, model.depths)
-    report = [f"head not loaded: {k} {tuple(v.shape)}" for k, v in state.items() if skip_head and k.startswith("head.")]
-    if skip_head:
-        state = {k: v for k, v in state.items() if not k.startswith("head.")}
-    num_classes = 0 if skip_head or "head.weight" not in state else state["head.weight"].shape[0]
+def plain_convnext(model: ConvNeXt) -> ConvNeXt:
+    """A headless ConvNeXt of ``model``'s depths, widths and input channels on the meta device: the keys a
+    release checkpoint holds, whatever ``model`` adds to it (EmoNeXt's STN, SE and attention)."""
     with torch.device("meta"):
-        reference = ConvNeXt(model.depths, model.dims, num_classes, model.downsample_layers[0][0].in_channels)
-    check_state_dict(reference, state, str(path), strict=True)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected:
-        raise CheckpointError(f"{path}: keys not in the model: {', '.join(unexpected[:5])}")
-    return report + [f"not in checkpoint, left initialised: {key}" for key in missing]
+        return ConvNeXt(model.depths, model.dims, 0, model.downsample_layers[0][0].in_channels)
+
+
+def load_release_weights(model: ConvNeXt, path: str | Path) -> list[str]:
+    """Load a ConvNeXt checkpoint (the release's or torchvision's layout) into ``model`` with
+    :func:`openfer.checkpoints.load_backbone_weights`; the head and any added modules are left as initialised."""
+    return load_backbone_weights(
+        model, path, HEAD, convert=functools.partial(from_torchvision_layout, depths=model.depths), backbone=plain_convnext(model)
+    )
 
 
 def _convnext(size: str, num_classes: int, in_channels: int, drop_path_rate: float, backbone_weights: str | None) -> ConvNeXt:
     depths, dims = CONFIGS[size]
     model = ConvNeXt(depths, dims, num_classes, in_channels, drop_path_rate)
     if backbone_weights is not None:
-        load_convnext_weights(model, backbone_weights)
+        load_release_weights(model, backbone_weights)
     return model
 
 
-@register_model("convnext_tiny", input_size=(3, 224, 224), paper=PAPER)
+@register_model("convnext_tiny", input_size=(3, 224, 224), mean=IMAGENET_GREY_MEAN, std=IMAGENET_GREY_STD, head=HEAD, paper=PAPER)
 def convnext_tiny(num_classes: int = 7, in_channels: int = 3, drop_path_rate: float = 0.1, backbone_weights: str | None = None) -> ConvNeXt:
     """ConvNeXt-T classifier (28,589,128 parameters with 1000 classes)."""
     return _convnext("tiny", num_classes, in_channels, drop_path_rate, backbone_weights)
 
 
-@register_model("convnext_small", input_size=(3, 224, 224), paper=PAPER)
+@register_model("convnext_small", input_size=(3, 224, 224), mean=IMAGENET_GREY_MEAN, std=IMAGENET_GREY_STD, head=HEAD, paper=PAPER)
 def convnext_small(num_classes: int = 7, in_channels: int = 3, drop_path_rate: float = 0.1, backbone_weights: str | None = None) -> ConvNeXt:
     """ConvNeXt-S classifier (50,223,688 parameters with 1000 classes)."""
     return _convnext("small", num_classes, in_channels, drop_path_rate, backbone_weights)
 
 
-@register_model("convnext_base", input_size=(3, 224, 224), paper=PAPER)
+@register_model("convnext_base", input_size=(3, 224, 224), mean=IMAGENET_GREY_MEAN, std=IMAGENET_GREY_STD, head=HEAD, paper=PAPER)
 def convnext_base(num_classes: int = 7, in_channels: int = 3, drop_path_rate: float = 0.1, backbone_weights: str | None = None) -> ConvNeXt:
     """ConvNeXt-B classifier (88,591,464 parameters with 1000 classes)."""
     return _convnext("base", num_classes, in_channels, drop_path_rate, backbone_weights)
 
 
-@register_model("convnext_large", input_size=(3, 224, 224), paper=PAPER)
+@register_model("convnext_large", input_size=(3, 224, 224), mean=IMAGENET_GREY_MEAN, std=IMAGENET_GREY_STD, head=HEAD, paper=PAPER)
 def convnext_large(num_classes: int = 7, in_channels: int = 3, drop_path_rate: float = 0.1, backbone_weights: str | None = None) -> ConvNeXt:
     """ConvNeXt-L classifier (197,767,336 parameters with 1000 classes)."""
     return _convnext("large", num_classes, in_channels, drop_path_rate, backbone_weights)
 
 
-@register_model("convnext_xlarge", input_size=(3, 224, 224), paper=PAPER)
+@register_model("convnext_xlarge", input_size=(3, 224, 224), mean=IMAGENET_GREY_MEAN, std=IMAGENET_GREY_STD, head=HEAD, paper=PAPER)
 def convnext_xlarge(num_classes: int = 7, in_channels: int = 3, drop_path_rate: float = 0.1, backbone_weights: str | None = None) -> ConvNeXt:
     """ConvNeXt-XL classifier (350,196,968 parameters with 1000 classes)."""
     return _convnext("xlarge", num_classes, in_channels, drop_path_rate, backbone_weights)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from openfer.checkpoints import check_state_dict, read_state_dict
+from openfer.checkpoints import load_backbone_weights
 from openfer.keras_weights import read_keras_h5
 from openfer.models.registry import register_model
 
@@ -92,45 +92,33 @@ class MobileNetV1(nn.Module):
         return torch.flatten(self.conv_preds(x), 1)
 
 
-def load_mobilenet_weights(model: MobileNetV1, path: str | Path) -> list[str]:
-    """Load a MobileNetV1 checkpoint in this module's key layout into ``model``; return what was not loaded.
+def load_keras_layout_weights(model: MobileNetV1, path: str | Path) -> list[str]:
+    """Load a MobileNetV1 checkpoint in this module's key layout into ``model`` with
+    :func:`openfer.checkpoints.load_backbone_weights`; return what was not loaded.
 
     The classifier ``conv_preds`` and the layers beyond a truncated model's ``last_layer`` are skipped and
-    reported; every other key and shape is checked through :mod:`openfer.checkpoints`, and any mismatch
-    raises :class:`~openfer.errors.CheckpointError` listing them. ``module.`` prefixes are stripped.
-    A Keras HDF5 file (``.h5``, e.g. the Keras ImageNet ``mobilenet_1_0_224_tf_no_top.h5``) is converted
-    by :func:`openfer.keras_weights.read_keras_h5`; Keras keeps no BN step counters, so the model keeps its own.
+    reported. A Keras HDF5 file (``.h5``, e.g. the Keras ImageNet ``mobilenet_1_0_224_tf_no_top.h5``) is
+    converted by :func:`openfer.keras_weights.read_keras_h5`; Keras keeps no BN step counters, so the model
+    keeps its own.
     """
+    state = None
     if Path(path).suffix.lower() in (".h5", ".hdf5"):
         state = read_keras_h5(path, depthwise_layers={name for name in layer_names() if name.startswith("conv_dw_")})
-        for key, value in model.state_dict().items():
-            if key.endswith("num_batches_tracked"):
-                state.setdefault(key, value)
-    else:
-        state, _ = read_state_dict(path)
-    state = {key.removeprefix("module."): value for key, value in state.items()}
-    kept_layers = set(model.layers)
-    all_layers = set(layer_names())
-    report: list[str] = []
-    usable: dict[str, torch.Tensor] = {}
-    for key, value in state.items():
+    kept, every = set(model.layers), set(layer_names())
+
+    def beyond(key: str) -> str | None:
         layer = key.split(".")[0].removesuffix("_bn")
-        if key.split(".")[0] == HEAD:
-            report.append(f"head not loaded: {key} {tuple(value.shape)}")
-        elif layer in all_layers and layer not in kept_layers:
-            report.append(f"beyond {model.last_layer}, not loaded: {key}")
-        else:
-            usable[key] = value
-    with torch.device("meta"):
-        reference = MobileNetV1(num_classes=0, in_channels=model.conv1.in_channels, last_layer=model.last_layer)
-    check_state_dict(reference, usable, str(path), strict=True)
-    model.load_state_dict(usable, strict=False)
-    return report
+        return f"beyond {model.last_layer}, not loaded" if layer in every and layer not in kept else None
+
+    return load_backbone_weights(model, path, HEAD, state=state, skip=beyond)
 
 
 @register_model(
     "mobilenet_v1",
     input_size=(3, 224, 224),
+    mean=0.5,  # Keras MobileNet preprocessing: pixels to [-1, 1]
+    std=0.5,
+    head=HEAD,
     paper="Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications, 2017",
 )
 def mobilenet_v1(
@@ -139,5 +127,5 @@ def mobilenet_v1(
     """MobileNetV1 classifier (4,231,976 parameters with 1000 classes), optionally from a user-held checkpoint."""
     model = MobileNetV1(num_classes, in_channels, dropout=dropout)
     if backbone_weights is not None:
-        load_mobilenet_weights(model, backbone_weights)
+        load_keras_layout_weights(model, backbone_weights)
     return model

@@ -2,7 +2,8 @@
 
 Modules and state-dict keys follow torchvision's layout exactly (``conv1``, ``bn1``, ``layer1`` ... ``layer4``,
 ``fc``), so user-held checkpoints (torchvision ImageNet ``resnet18-*.pth``, the MS-Celeb-1M
-``resnet18_msceleb.pth`` used by DAN and FAML) load key for key with :func:`load_backbone_weights`.
+``resnet18_msceleb.pth`` used by DAN and FAML) load key for key with
+:func:`openfer.checkpoints.load_backbone_weights` (head ``fc``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from openfer.checkpoints import check_state_dict, read_state_dict
-from openfer.models.registry import register_model
+from openfer.checkpoints import load_backbone_weights
+from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 #: Blocks per stage (ResNet paper, Table 1).
 DEPTHS: dict[int, tuple[int, int, int, int]] = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
 WIDTHS: tuple[int, int, int, int] = (64, 128, 256, 512)
 HEAD = "fc"
-
 
 
 def init_conv_bn(root: nn.Module) -> None:
@@ -30,6 +30,7 @@ def init_conv_bn(root: nn.Module) -> None:
         elif isinstance(module, nn.BatchNorm2d):
             nn.init.ones_(module.weight)
             nn.init.zeros_(module.bias)
+
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with an identity (or 1x1 conv-BN projection) shortcut."""
@@ -97,48 +98,17 @@ def resnet(depth: int, num_classes: int = 1000, in_channels: int = 3, backbone_w
     """A ResNet-``depth``, optionally initialised from a user-held checkpoint (head excluded)."""
     model = ResNet(depth, num_classes, in_channels)
     if backbone_weights is not None:
-        load_backbone_weights(model, backbone_weights)
+        load_backbone_weights(model, backbone_weights, HEAD)
     return model
 
 
-def load_backbone_weights(model: ResNet, path: str | Path, skip_head: bool = True) -> list[str]:
-    """Load a torchvision-layout ResNet checkpoint into ``model``; return what was not loaded.
-
-    Accepts a plain state dict or one wrapped as ``{'state_dict': ...}`` and strips DataParallel
-    ``module.`` prefixes. Every key and shape outside the classifier is checked through
-    :mod:`openfer.checkpoints` and any mismatch raises :class:`~openfer.errors.CheckpointError` listing them.
-    With ``skip_head`` the classifier ``fc`` is left as initialised and reported; otherwise it must match too.
-    Checkpoints older than PyTorch 0.4.1 lack BN ``num_batches_tracked`` counters; the model keeps its own.
-    """
-    state, _ = read_state_dict(path)
-    state = {key.removeprefix("module."): value for key, value in state.items()}
-    for key, value in model.state_dict().items():
-        if key.endswith("num_batches_tracked"):
-            state.setdefault(key, value)
-    report: list[str] = []
-    target: nn.Module = model
-    if skip_head:
-        head_state = {k: v for k, v in model.state_dict().items() if k.split(".")[0] == HEAD}
-        skipped = {k: v for k, v in state.items() if k.split(".")[0] == HEAD}
-        for key in sorted(set(head_state) | set(skipped)):
-            found = f"checkpoint {tuple(skipped[key].shape)}" if key in skipped else "not in checkpoint"
-            kept = f"model {tuple(head_state[key].shape)}" if key in head_state else "not in model"
-            report.append(f"head not loaded: {key}: {found} vs {kept}")
-        state = {k: v for k, v in state.items() if k not in skipped}
-        # A view of the model without its head, with the same key names.
-        target = nn.ModuleDict({name: child for name, child in model.named_children() if name != HEAD})
-    check_state_dict(target, state, str(path), strict=True)
-    target.load_state_dict(state, strict=True)
-    return report
-
-
-@register_model("resnet18", input_size=(3, 224, 224), paper="He et al., Deep Residual Learning for Image Recognition, CVPR 2016")
+@register_model("resnet18", input_size=(3, 224, 224), mean=IMAGENET_GREY_MEAN, std=IMAGENET_GREY_STD, head=HEAD, paper="He et al., Deep Residual Learning for Image Recognition, CVPR 2016")
 def resnet18(num_classes: int = 7, in_channels: int = 3, backbone_weights: str | None = None) -> ResNet:
     """ResNet-18 classifier (11,689,512 parameters with 1000 classes)."""
     return resnet(18, num_classes, in_channels, backbone_weights)
 
 
-@register_model("resnet34", input_size=(3, 224, 224), paper="He et al., Deep Residual Learning for Image Recognition, CVPR 2016")
+@register_model("resnet34", input_size=(3, 224, 224), mean=IMAGENET_GREY_MEAN, std=IMAGENET_GREY_STD, head=HEAD, paper="He et al., Deep Residual Learning for Image Recognition, CVPR 2016")
 def resnet34(num_classes: int = 7, in_channels: int = 3, backbone_weights: str | None = None) -> ResNet:
     """ResNet-34 classifier (21,797,672 parameters with 1000 classes)."""
     return resnet(34, num_classes, in_channels, backbone_weights)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from openfer.checkpoints import load_backbone_weights
 from openfer.errors import CheckpointError
 from openfer.models import create_model
-from openfer.models.backbones.resnet import ResNet, load_backbone_weights
+from openfer.models.backbones.resnet import HEAD, ResNet
 
 
 def test_parameters_and_macs_match_torchvision(macs) -> None:
@@ -45,7 +46,7 @@ def test_round_trip_in_torchvision_layout(tmp_path) -> None:
     path = tmp_path / "resnet18.pth"
     torch.save(source.state_dict(), path)
     target = ResNet(18, num_classes=7).eval()
-    assert load_backbone_weights(target, path, skip_head=False) == []
+    assert load_backbone_weights(target, path, None) == []
     x = torch.randn(2, 3, 64, 64)
     assert torch.equal(source(x), target(x))
 
@@ -60,7 +61,7 @@ def test_wrapped_prefixed_checkpoint_with_another_head(tmp_path) -> None:
     torch.save(checkpoint, path)
     target = ResNet(18, num_classes=7)
     head_before = target.fc.weight.clone()
-    report = load_backbone_weights(target, path)
+    report = load_backbone_weights(target, path, HEAD)
     assert report == [
         "head not loaded: fc.bias: checkpoint (1000,) vs model (7,)",
         "head not loaded: fc.weight: checkpoint (1000, 512) vs model (7, 512)",
@@ -69,7 +70,7 @@ def test_wrapped_prefixed_checkpoint_with_another_head(tmp_path) -> None:
     assert torch.equal(target.bn1.running_var, source.bn1.running_var)
     assert torch.equal(target.fc.weight, head_before)
     trunk = ResNet(18, num_classes=0)
-    assert load_backbone_weights(trunk, path) == [
+    assert load_backbone_weights(trunk, path, HEAD) == [
         "head not loaded: fc.bias: checkpoint (1000,) vs not in model",
         "head not loaded: fc.weight: checkpoint (1000, 512) vs not in model",
     ]
@@ -83,7 +84,7 @@ def test_wrong_checkpoint_lists_every_mismatch(tmp_path) -> None:
     path = tmp_path / "wrong.pth"
     torch.save(state, path)
     with pytest.raises(CheckpointError) as error:
-        load_backbone_weights(ResNet(18, num_classes=7), path)
+        load_backbone_weights(ResNet(18, num_classes=7), path, HEAD)
     message = str(error.value)
     assert "3 problems" in message
     assert "missing: layer3.0.conv1.weight" in message
@@ -92,7 +93,7 @@ def test_wrong_checkpoint_lists_every_mismatch(tmp_path) -> None:
     # A 34-layer checkpoint does not fit a ResNet-18.
     torch.save(ResNet(34, num_classes=7).state_dict(), path)
     with pytest.raises(CheckpointError, match="96 problems: unexpected: layer1.2.conv1.weight"):
-        load_backbone_weights(ResNet(18, num_classes=7), path)
+        load_backbone_weights(ResNet(18, num_classes=7), path, HEAD)
 
 
 def test_grey_input_and_a_few_steps_on_fer2013(fer2013_batch, optimise) -> None:

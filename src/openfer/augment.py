@@ -1,7 +1,11 @@
-"""Batch-level augmentation on tensors: one affine warp per sample (flip, rotation, scale, shift),
-brightness/contrast jitter and random erasing, all drawn from a seeded generator.
+"""Views of faces, for training and for inference: the one home of the warp both use.
 
+Training: :class:`BatchAugment`, batch-level augmentation on tensors: one affine warp per sample (flip,
+rotation, scale, shift), brightness/contrast jitter and random erasing, all drawn from a seeded generator.
 Working on whole batches keeps training free of per-image Python work, which matters on a 2-core CPU.
+
+Inference: :func:`tta_views`, the test-time augmentation views (:data:`TTA_MODES`) whose probabilities
+are averaged; the ``affine`` views are fixed warps of the kind the training augmentation draws.
 """
 
 from __future__ import annotations
@@ -11,6 +15,23 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from openfer.errors import ConfigError
+
+TTA_MODES = ("none", "flip", "tencrop", "affine")
+TENCROP_FRACTION = 0.9
+#: The ``affine`` TTA views as (zoom, shift x, shift y) in affine_grid units (a shift of 0.08 moves the face
+#: by 4 % of its width), each also mirrored; all inside the range the training augmentation draws.
+AFFINE_VIEWS: tuple[tuple[float, float, float], ...] = (
+    (1.0, 0.0, 0.0),
+    (1.08, 0.0, 0.0),
+    (0.93, 0.0, 0.0),
+    (1.0, 0.08, 0.0),
+    (1.0, -0.08, 0.0),
+    (1.0, 0.0, 0.08),
+    (1.0, 0.0, -0.08),
+)
+VIEWS_PER_FACE = {"none": 1, "flip": 2, "tencrop": 10, "affine": 2 * len(AFFINE_VIEWS)}
 
 
 @dataclass
@@ -95,3 +116,43 @@ def random_erase(
     ).unsqueeze(1)
     noise = torch.rand(x.shape, generator=g).to(x.dtype)
     return torch.where(mask, noise, x)
+
+
+def affine_view(x: torch.Tensor, zoom: float = 1.0, dx: float = 0.0, dy: float = 0.0, degrees: float = 0.0) -> torch.Tensor:
+    """``x`` (N, C, S, S) warped by the training augmentation's own warp (:func:`affine_warp`), the same for
+    every face: ``zoom`` > 1 zooms in, ``dx``/``dy`` shift in affine_grid units, ``degrees`` rotates."""
+    n = x.shape[0]
+
+    def same(value: float) -> torch.Tensor:
+        return torch.full((n,), float(value))
+
+    return affine_warp(x, same(zoom), same(math.radians(degrees)), same(dx), same(dy), same(1.0), x.shape[-1])
+
+
+def tta_views(x: torch.Tensor, tta: str) -> list[torch.Tensor]:
+    """The views of a preprocessed batch (N, C, S, S) whose probabilities are averaged.
+
+    ``none``: the face as it is; ``flip``: the face and its mirror image; ``tencrop``: the four corner
+    crops and the centre crop of side ``round(0.9 * S)``, each resized back to S, and their mirror
+    images (a 1.11x zoom plus a shift of up to 5 %, inside the range the training augmentation draws);
+    ``affine``: the face warped as the training augmentation warps faces (:data:`AFFINE_VIEWS`: as it is,
+    zoomed in and out, shifted four ways), and the mirror image of each.
+    """
+    if tta not in TTA_MODES:
+        raise ConfigError(f"unknown tta {tta!r}; available: {', '.join(TTA_MODES)}")
+    if tta == "none":
+        return [x]
+    if tta == "flip":
+        return [x, x.flip(-1)]
+    if tta == "affine":
+        views = [x if view == (1.0, 0.0, 0.0) else affine_view(x, *view) for view in AFFINE_VIEWS]
+        return views + [view.flip(-1) for view in views]
+    height, width = x.shape[-2:]
+    crop_h, crop_w = round(height * TENCROP_FRACTION), round(width * TENCROP_FRACTION)
+    corners = [(0, 0), (0, width - crop_w), (height - crop_h, 0), (height - crop_h, width - crop_w)]
+    centre = ((height - crop_h) // 2, (width - crop_w) // 2)
+    crops = [
+        F.interpolate(x[..., top : top + crop_h, left : left + crop_w], size=(height, width), mode="bilinear", align_corners=False)
+        for top, left in corners + [centre]
+    ]
+    return crops + [crop.flip(-1) for crop in crops]

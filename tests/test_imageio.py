@@ -1,7 +1,9 @@
-"""Image decoding: colour order, bit depth, alpha, palettes, EXIF orientation, and bad files."""
+"""Images: decoding files and bytes (colour order, bit depth, alpha, palettes, EXIF orientation, bad
+input), encoding and writing, channel and size conversion; and what the module may import."""
 
 from __future__ import annotations
 
+import ast
 import struct
 import zlib
 from pathlib import Path
@@ -163,3 +165,99 @@ def test_header_size_is_read_without_decoding(extension: str) -> None:
 def test_lossless_webp_header() -> None:
     ok, data = cv2.imencode(".webp", np.zeros((10, 12, 3), np.uint8), [cv2.IMWRITE_WEBP_QUALITY, 101])
     assert data.tobytes()[12:16] == b"VP8L" and imageio._header_size(data.tobytes()) == (12, 10)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda tmp: b"", "empty file"),
+    (lambda tmp: b"not an image", "cannot decode"),
+    (lambda tmp: _truncated_png(tmp).read_bytes(), "cannot decode"),
+    (lambda tmp: _truncated_jpeg(tmp).read_bytes(), "truncated"),
+    (lambda tmp: b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)), "larger than the limit"),
+], ids=["empty", "text", "truncated-png", "truncated-jpeg", "huge"])
+def test_bad_bytes_raise_one_line_naming_the_upload(tmp_path: Path, make, expected: str) -> None:
+    with pytest.raises(ImageError) as caught:
+        imageio.decode_image(make(tmp_path), grey=False, name="photo.jpg")
+    message = str(caught.value)
+    assert message.startswith("photo.jpg: ") and expected in message and "\n" not in message
+
+
+def test_bytes_decode_as_the_file_does(tmp_path: Path) -> None:
+    image = np.random.default_rng(1).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    path = tmp_path / "face.png"
+    path.write_bytes(_encode(".png", image))
+    for grey in (False, True):
+        np.testing.assert_array_equal(imageio.decode_image(path.read_bytes(), grey=grey), read_image(path, grey=grey))
+
+
+def test_write_image_round_trips_and_refuses_unknown_suffixes(tmp_path: Path) -> None:
+    image = np.random.default_rng(2).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    path = imageio.write_image(tmp_path / "sub" / "face.png", image)
+    np.testing.assert_array_equal(read_image(path, grey=False), image)
+    with pytest.raises(ImageError, match=r"face\.xyz: cannot encode"):
+        imageio.write_image(tmp_path / "face.xyz", image)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["face.png", "sub"]
+
+
+def test_channel_and_size_conversion() -> None:
+    rgb = np.random.default_rng(3).integers(0, 255, (10, 16, 3), dtype=np.uint8)
+    assert imageio.to_channels(rgb, 1).shape == (10, 16)
+    assert imageio.to_channels(rgb[:, :, :1], 3).shape == (10, 16, 3)
+    assert imageio.resize(rgb, (5, 8)).shape == (5, 8, 3) and imageio.resize(rgb, 20).shape == (20, 20, 3)
+    assert imageio.to_model_input_size(rgb, 12, 1).shape == (1, 12, 12)
+    assert imageio.to_model_input_size(rgb, 12, 3).shape == (3, 12, 12)
+
+
+SOURCE = Path(imageio.__file__).parent
+PIXEL_HELPERS = {"to_channels", "resize", "to_model_input_size", "read_image", "decode_image", "write_image", "encode_image"}
+
+
+def _imports(path: Path) -> list[tuple[str, set[str]]]:
+    """(module, names) for every import in a source file, relative imports resolved within openfer."""
+    found = []
+    package = ".".join(path.relative_to(SOURCE.parent).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, set()) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, module] if module else base)
+            found.append((module, {alias.name for alias in node.names}))
+    return found
+
+
+def _module_file(module: str) -> Path | None:
+    path = SOURCE.parent.joinpath(*module.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py") if path.with_suffix(".py").is_file() else None
+
+
+def test_imageio_imports_nothing_from_data() -> None:
+    """Neither imageio nor the openfer modules it imports (followed down) import anything from data/."""
+    seen, todo, reached = set(), ["openfer.imageio"], []
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for imported, names in _imports(_module_file(module)):
+            candidates = [imported] + [f"{imported}.{name}" for name in names if _module_file(f"{imported}.{name}")]
+            for candidate in candidates:
+                if candidate.startswith("openfer.") and _module_file(candidate):
+                    reached.append(candidate)
+                    todo.append(candidate)
+    assert "openfer.files" in reached and "openfer.errors" in reached
+    assert not [m for m in reached if m == "openfer.data" or m.startswith("openfer.data.")]
+
+
+@pytest.mark.parametrize("part", ["faces", "recognize", "inference.py", "export.py", "serve.py"])
+def test_recognition_code_takes_no_pixel_helper_from_data(part: str) -> None:
+    files = [SOURCE / part] if part.endswith(".py") else sorted((SOURCE / part).rglob("*.py"))
+    offending = []
+    for path in files:
+        for module, names in _imports(path):
+            if module.startswith("openfer.data"):
+                submodule = module.split(".")[2] if module.count(".") >= 2 else None
+                if submodule in ("imageops", "augment", "cache") or names & (PIXEL_HELPERS | {"imageops"}):
+                    offending.append(f"{path.name}: from {module} import {', '.join(sorted(names))}")
+    assert not offending

@@ -8,7 +8,7 @@ import torch
 from openfer.checkpoints import save_safetensors
 from openfer.errors import CheckpointError
 from openfer.models import create_model
-from openfer.models.backbones.mobilenet import MobileNetV1, layer_names, load_mobilenet_weights
+from openfer.models.backbones.mobilenet import MobileNetV1, layer_names, load_keras_layout_weights
 
 
 def test_parameters_and_macs_match_the_paper(macs) -> None:
@@ -47,7 +47,7 @@ def test_loader_fills_a_truncated_backbone_and_reports_the_rest(tmp_path) -> Non
     path = tmp_path / "mobilenet.safetensors"
     save_safetensors(full.state_dict(), path)
     truncated = MobileNetV1(num_classes=0, last_layer="conv_dw_9")
-    report = load_mobilenet_weights(truncated, path)
+    report = load_keras_layout_weights(truncated, path)
     assert torch.equal(truncated.conv_dw_9.weight, full.conv_dw_9.weight)
     assert torch.equal(truncated.conv1_bn.running_mean, full.conv1_bn.running_mean)
     assert any(line.startswith("head not loaded: conv_preds.weight") for line in report)
@@ -61,5 +61,5 @@ def test_loader_rejects_a_mis_shaped_checkpoint(tmp_path) -> None:
     path = tmp_path / "bad.pt"
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="conv_pw_1.weight") as error:
-        load_mobilenet_weights(MobileNetV1(num_classes=0, last_layer="conv_dw_9"), path)
+        load_keras_layout_weights(MobileNetV1(num_classes=0, last_layer="conv_dw_9"), path)
     assert "conv1_bn.bias" in str(error.value)

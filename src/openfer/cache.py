@@ -1,13 +1,19 @@
-"""An on-disk cache of parsed datasets, keyed by the source file's path, size and modification time."""
+"""The cache folder (parsed datasets, ONNX exports) and an on-disk cache of NumPy arrays, keyed by a
+source file's path, size and modification time."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from openfer.files import atomic_write
+
+# What a truncated, corrupt or foreign cache file raises when read; such a file counts as absent.
+_UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError)
 
 
 def cache_dir() -> Path:
@@ -26,26 +32,18 @@ def cache_key(source: Path, tag: str) -> str:
 
 
 def load(key: str) -> dict[str, np.ndarray] | None:
-    """Arrays stored under ``key``, or ``None`` when absent or unreadable (then it is rebuilt)."""
+    """Arrays stored under ``key``, or ``None`` when absent or unreadable (then the caller rebuilds them)."""
     path = cache_dir() / f"{key}.npz"
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
             return {name: data[name] for name in data.files}
-    except (OSError, ValueError):
+    except _UNREADABLE:
         return None
 
 
 def save(key: str, arrays: dict[str, np.ndarray]) -> None:
     """Store arrays under ``key`` atomically (a failed write never leaves a partial cache file)."""
-    folder = cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, folder / f"{key}.npz")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(cache_dir() / f"{key}.npz") as handle:
+        np.savez(handle, **arrays)

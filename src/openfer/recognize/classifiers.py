@@ -1,0 +1,88 @@
+"""What the recogniser classifies faces with: anything :func:`openfer.load_model` resolves, a list of
+those averaged as an ensemble, or a ready classifier; and the backend each runs on.
+
+Every model here follows the :class:`~openfer.inference.ExpressionModel` contract: ``classes`` and
+``predict_proba(faces) -> (N, len(classes))`` on uint8 face crops of any size.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Protocol, Sequence, Union, runtime_checkable
+
+import numpy as np
+
+from openfer.ensemble.averaging import AverageEnsemble
+from openfer.errors import ConfigError
+from openfer.inference import ExpressionModel, Faces, load_model, native_bf16
+
+BACKENDS = ("auto", "onnx", "torch", "torch-bf16")
+#: The shipped-model preset a Recognizer uses when given no model.
+RECOGNIZER_PRESET = "fast"
+
+__all__ = ["BACKENDS", "RECOGNIZER_PRESET", "AverageEnsemble", "FaceClassifier", "ModelSpec", "resolve_model"]
+
+
+@runtime_checkable
+class FaceClassifier(Protocol):
+    """Anything with ``classes`` and ``predict_proba`` on face crops (ExpressionModel, its ONNX twin, ensembles)."""
+
+    classes: tuple[str, ...]
+
+    def predict_proba(self, faces: Faces) -> np.ndarray: ...
+
+
+ModelSpec = Union[FaceClassifier, str, Path, Sequence[Union[FaceClassifier, str, Path]], None]
+
+
+def resolve_model(
+    model: ModelSpec = None, checkpoint: str | Path | None = None, backend: str = "auto"
+) -> FaceClassifier:
+    """A face classifier from any of the accepted forms.
+
+    * None or ``"fast"``: the first network of the shipped ensemble (the recogniser's default: about 3x
+      faster to classify than the whole ensemble); ``"default"``: the whole shipped ensemble (the most
+      accurate; :data:`openfer.inference.PRESETS`);
+    * an object with ``classes`` and ``predict_proba`` (used as given);
+    * anything else :func:`openfer.load_model` takes: a weights/checkpoint file, an ``.onnx`` file, or a
+      registered model name with ``checkpoint`` holding its weights;
+    * a list or tuple of the above: an :class:`~openfer.ensemble.AverageEnsemble`.
+
+    ``backend``: ``"onnx"`` runs weights files through onnxruntime (exported once into the cache folder),
+    ``"torch"`` in PyTorch (fp32), ``"torch-bf16"`` in PyTorch with bfloat16 autocast. ``"auto"`` picks
+    torch-bf16 where the CPU computes bf16 natively (AMX or AVX512-BF16), else onnx when onnxruntime is
+    installed, else torch (measured in docs/recognize.md#speed).
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if isinstance(model, (list, tuple)):
+        if checkpoint is not None:
+            raise ConfigError("checkpoint: give one per model inside the list instead (as paths)")
+        return AverageEnsemble([resolve_model(m, backend=backend) for m in model])
+    if isinstance(model, FaceClassifier):
+        return model
+    if model is not None and not isinstance(model, (str, Path)):
+        raise ConfigError(f"model: expected a model, a path, a registered name or a list; got {type(model).__name__}")
+    loaded = load_model(RECOGNIZER_PRESET if model is None else model, checkpoint)
+    return _with_backend(loaded, backend)
+
+
+def _with_backend(model: ExpressionModel, backend: str) -> ExpressionModel:
+    """``model`` on ``backend``: its precision set, or exported to ONNX once (cached by its weights file)."""
+    from openfer.export import OnnxExpressionModel
+
+    if isinstance(model, OnnxExpressionModel):
+        if backend in ("torch", "torch-bf16"):
+            raise ConfigError(f"{model.path}: an ONNX file runs only with backend 'onnx' or 'auto'")
+        return model
+    if backend == "auto":
+        backend = "torch-bf16" if native_bf16() else "onnx" if importlib.util.find_spec("onnxruntime") else "torch"
+    if backend in ("torch", "torch-bf16"):
+        model.set_precision("bf16" if backend == "torch-bf16" else "fp32")
+        return model
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise ConfigError("backend 'onnx' needs onnxruntime: pip install onnxruntime")
+    from openfer.export import cached_onnx_model
+
+    return cached_onnx_model(model, model.weights_file)

@@ -1,0 +1,165 @@
+"""What a recognition run writes and tells, fed one result at a time (:meth:`Recognizer.run`, ``openfer predict``).
+
+The outputs: face records (CSV or JSON lines), annotated images and MP4s of the sampled video frames,
+and for videos ``summary.csv`` (one row per video) and a probability-over-time PNG per video. A run that
+fails part-way leaves none of its files half-written.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from openfer.files import atomic_write
+from openfer.recognize.outputs import RecordWriter, VideoWriter, plot_timeline
+from openfer.recognize.results import Results, to_dataframe
+
+#: Suffixes an annotated image keeps; other images are written as PNG.
+ANNOTATED_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class Report:
+    """Everything one run writes and prints; :meth:`add` each result, then :meth:`finish` (or :meth:`close`).
+
+    ``output``: the face-records file (``format`` ``csv`` or ``jsonl``; default from its suffix, else csv).
+    ``save_dir``: annotated images and videos, under the sources' names (made unique within the run).
+    ``summary_dir``: ``summary.csv`` (a row per video) and ``<video>.timeline.png``. ``stride``: the frame
+    stride of the run (sets the annotated videos' frame rate). ``verbose``: 0 prints nothing; 1 names each
+    unreadable source and ends with a tally on stderr, and prints a line per video; 2 also a line per image.
+    """
+
+    def __init__(
+        self,
+        classes: Sequence[str],
+        output: str | Path | None = None,
+        format: str | None = None,
+        save_dir: str | Path | None = None,
+        summary_dir: str | Path | None = None,
+        stride: int = 1,
+        verbose: int = 1,
+    ) -> None:
+        self.classes = tuple(classes)
+        self.save_dir = None if save_dir is None else Path(save_dir)
+        self.summary_dir = None if summary_dir is None else Path(summary_dir)
+        self.stride, self.verbose = stride, verbose
+        self.records = RecordWriter(output, self.classes, format) if output is not None else None
+        self.read: set[str] = set()
+        self.failed: list[str] = []
+        self.skipped: list[str] = []
+        self.faces = 0
+        self.frames: dict[str, int] = {}
+        self.files: list[Path] = []
+        self.summary: pd.DataFrame | None = None
+        self._video_results: list[Results] = []
+        self._used_paths: set[Path] = set()
+        self._video_writer: VideoWriter | None = None
+        self._video_source = ""
+        self._records_closed = False
+
+    def __repr__(self) -> str:
+        return f"Report({len(self.read)} sources read, {self.faces} faces, {len(self.failed)} failed, {len(self.files)} files)"
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every source was read, 1 when some could not be, 2 when none could be."""
+        if self.failed:
+            return 1 if self.read else 2
+        return 0
+
+    def add(self, result: Results) -> None:
+        """Record one result: its faces to the records file, its annotated image or video frame."""
+        if not result.ok:
+            self.failed.append(result.source)
+            self._say(1, f"openfer: skipped {result.error}", sys.stderr)
+            return
+        self.read.add(result.source)
+        self.faces += len(result)
+        if self.records is not None:
+            self.records.write(result)
+        if result.kind == "image":
+            faces = ", ".join(f"{label} {row.max():.2f}" for label, row in zip(result.labels, result.probabilities))
+            self._say(2, f"{result.source}: {len(result)} faces{': ' + faces if faces else ''}")
+            if self.save_dir is not None:
+                suffix = Path(result.name).suffix.lower()
+                self.files.append(result.save(self._unique_path(result.name, suffix if suffix in ANNOTATED_IMAGE_SUFFIXES else ".png")))
+            return
+        self.frames[result.source] = self.frames.get(result.source, 0) + 1
+        if self.save_dir is not None:
+            self._write_frame(result)
+        result.image = None
+        self._video_results.append(result)
+
+    def close(self, commit: bool = True) -> None:
+        """Close the open files: renamed into place when ``commit``, else deleted."""
+        self._close_video(commit)
+        if self.records is not None and not self._records_closed:
+            self.records.close(commit)
+            self._records_closed = True
+            if commit:
+                self.files.append(self.records.path)
+
+    def finish(self) -> Report:
+        """Close the files, write the per-video summary and timelines, print the summaries; returns self."""
+        self.close(commit=True)
+        if self._video_results:
+            table = to_dataframe(self._video_results)
+            summary = table.fer.video_summary()
+            self.summary = summary.assign(frames=summary["source"].map(self.frames).astype("int64"))
+            if self.summary_dir is not None:
+                self.summary_dir.mkdir(parents=True, exist_ok=True)
+                path = self.summary_dir / "summary.csv"
+                with atomic_write(path, "w", newline="") as handle:
+                    self.summary.to_csv(handle, index=False)
+                self.files.append(path)
+                for source in self.summary["source"]:
+                    self.files.append(plot_timeline(table, source, self.summary_dir / f"{Path(source).stem}.timeline.png"))
+        for source, count in self.frames.items():
+            self._say(1, self._video_line(source, count))
+        parts = [f"{len(self.read)} sources read ({self.faces} faces)", f"{len(self.failed)} failed"]
+        if self.skipped:
+            parts.append(f"{len(self.skipped)} files skipped (not images or videos)")
+        if self.records is not None:
+            parts.append(f"records in {self.records.path}")
+        self._say(1, "openfer: " + ", ".join(parts), sys.stderr)
+        return self
+
+    def _say(self, level: int, line: str, stream=None) -> None:
+        if self.verbose >= level:
+            print(line, file=stream or sys.stdout)
+
+    def _unique_path(self, name: str, suffix: str) -> Path:
+        """A path under ``save_dir`` for ``name`` with ``suffix``, made unique within this run."""
+        path = (self.save_dir / name).with_suffix(suffix)
+        stem, number = path.stem, 2
+        while path in self._used_paths:
+            path = path.with_name(f"{stem}-{number}{suffix}")
+            number += 1
+        self._used_paths.add(path)
+        return path
+
+    def _write_frame(self, result: Results) -> None:
+        if self._video_writer is None or self._video_source != result.source:
+            self._close_video()
+            height, width = result.image.shape[:2]
+            fps = (result.fps or 25.0) / self.stride
+            self._video_writer = VideoWriter(self._unique_path(result.name, ".mp4"), fps, (width, height))
+            self._video_source = result.source
+        self._video_writer.write(result.plot())
+
+    def _close_video(self, commit: bool = True) -> None:
+        if self._video_writer is not None:
+            self._video_writer.close(commit)
+            if commit:
+                self.files.append(self._video_writer.path)
+            self._video_writer = None
+
+    def _video_line(self, source: str, frames: int) -> str:
+        row = None if self.summary is None else self.summary[self.summary["source"] == source]
+        if row is None or row.empty:
+            return f"{source}: {frames} frames, no faces"
+        row = row.iloc[0]
+        shares = ", ".join(f"{c} {row[f'share_{c}']:.0%}" for c in self.classes if row[f"share_{c}"] > 0)
+        return f"{source}: {frames} frames, {int(row['frames_with_faces'])} with faces; dominant {row['dominant']} ({shares})"
