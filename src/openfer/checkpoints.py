@@ -11,7 +11,7 @@ import json
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -285,6 +285,20 @@ def pack_ensemble(checkpoints: list[str | Path], output: str | Path, storage: st
             raise CheckpointError(f"{path}: differs from {checkpoints[0]} in {', '.join(differing)}")
     if packed[0]["model"] == "average_ensemble":
         raise CheckpointError(f"{checkpoints[0]}: already an ensemble; list its member checkpoints instead")
+    tensors = stored_members(states, storage)
+    metadata = {
+        **packed[0],
+        "storage": storage,
+        "model": "average_ensemble",
+        "model_options": {"member": packed[0]["model"], "members": len(checkpoints), "member_options": packed[0]["model_options"]},
+        "members": [Path(c).name for c in checkpoints],
+    }
+    save_safetensors(tensors, output, metadata)
+    return Path(output)
+
+
+def stored_members(states: Sequence[Mapping[str, torch.Tensor]], storage: str) -> dict[str, torch.Tensor]:
+    """The members' tensors as ``members.<i>.<key>``, floating-point ones kept as ``storage`` says (:func:`pack_ensemble`)."""
     tensors: dict[str, torch.Tensor] = {}
     for i, state in enumerate(states):
         for key, value in state.items():
@@ -295,12 +309,62 @@ def pack_ensemble(checkpoints: list[str | Path], output: str | Path, storage: st
                 tensors[name], tensors[name + INT8_SCALE_SUFFIX] = quantize_int8(value)
             else:
                 tensors[name] = value.half()
+    return tensors
+
+
+#: The ``model`` entry of a mixed ensemble file (:func:`pack_mixed_ensemble`).
+MIXED_ENSEMBLE = "mixed_ensemble"
+
+
+def pack_mixed_ensemble(
+    checkpoints: Sequence[str | Path],
+    output: str | Path,
+    rule: str = "average",
+    alpha: float = 1.9,
+    beta: float = 1.0,
+    weights: Sequence[float] | None = None,
+    classes: str | Sequence[str] | None = None,
+    storage: str = "float32",
+) -> Path:
+    """Networks of any architectures, input sizes and label sets -> one ``mixed_ensemble`` safetensors file.
+
+    Tensors are stored as ``members.<i>.<key>`` (``storage`` as in :func:`pack_ensemble`); the metadata holds
+    each member's own :func:`packed_metadata` (architecture, options, classes, input size, mean/std) under
+    ``member_metadata``, and the rule (``average``, ``weighted``, ``noi``, ``t1v``, ``t2v``), its options and the
+    ensemble's ``classes`` (default: the first member's). :func:`openfer.load_model` reads it as an
+    :class:`openfer.ensemble.mixed.MixedEnsemble`.
+    """
+    from openfer.ensemble.mixed import rule_options
+    from openfer.labels import vocabulary
+
+    if storage not in STORAGES:
+        raise ConfigError(f"storage must be one of {', '.join(STORAGES)}; got {storage!r}")
+    if not checkpoints:
+        raise CheckpointError("an ensemble needs at least one checkpoint")
+    rule_options(rule, alpha, beta, weights)
+    if weights is not None and len(weights) != len(checkpoints):
+        raise ConfigError(f"weights: {len(weights)} values for {len(checkpoints)} checkpoints")
+    if rule == "weighted" and weights is None:
+        raise ConfigError("rule 'weighted' needs weights, one per checkpoint")
+    states, members = [], []
+    for path in checkpoints:
+        state, meta = read_state_dict(path)
+        if meta.get("model") == MIXED_ENSEMBLE:
+            raise CheckpointError(f"{path}: already a mixed ensemble; list its member checkpoints instead")
+        packed = packed_metadata(meta, path)
+        if not packed["classes"]:
+            raise CheckpointError(f"{path}: its metadata names no classes, which a mixed ensemble maps by")
+        states.append(state)
+        members.append({**packed, "file": Path(path).name})
     metadata = {
-        **packed[0],
+        "model": MIXED_ENSEMBLE,
+        "classes": list(vocabulary(classes if classes is not None else members[0]["classes"])),
+        "rule": rule,
+        "alpha": float(alpha),
+        "beta": float(beta),
+        "weights": None if weights is None else [float(w) for w in weights],
         "storage": storage,
-        "model": "average_ensemble",
-        "model_options": {"member": packed[0]["model"], "members": len(checkpoints), "member_options": packed[0]["model_options"]},
-        "members": [Path(c).name for c in checkpoints],
+        "member_metadata": members,
     }
-    save_safetensors(tensors, output, metadata)
+    save_safetensors(stored_members(states, storage), output, metadata)
     return Path(output)

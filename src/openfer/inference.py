@@ -13,7 +13,7 @@ from torch import nn
 
 # The TTA views live in openfer.augment beside the training augmentation; their names stay importable here.
 from openfer.augment import AFFINE_VIEWS, TENCROP_FRACTION, TTA_MODES, VIEWS_PER_FACE, affine_view, tta_views  # noqa: F401
-from openfer.checkpoints import check_state_dict, read_state_dict
+from openfer.checkpoints import MIXED_ENSEMBLE, check_state_dict, read_state_dict
 from openfer.errors import CheckpointError, ConfigError, ImageError
 from openfer.imageio import to_model_input_size
 from openfer.labels import FER2013
@@ -158,6 +158,8 @@ def _from_state(
     fastest; a single-network file counts as an ensemble of one); ``options`` go to :class:`ExpressionModel`.
     """
     name = meta.get("model")
+    if name == MIXED_ENSEMBLE:
+        return _mixed_from_state(state, meta, source, members, **options)
     if not name:
         raise CheckpointError(f"{source}: no 'model' entry in its metadata; pass the registered model name with it (load_model(name, checkpoint=...))")
     classes = meta.get("classes") or [str(i) for i in range(int(meta.get("num_classes", 7)))]
@@ -184,6 +186,37 @@ def _from_state(
         name=name,
         weights_file=source,
         **options,
+    )
+
+
+def _mixed_from_state(
+    state: dict[str, torch.Tensor], meta: dict[str, Any], source: Path, members: int | None = None, **options: Any
+) -> Any:
+    """A :class:`~openfer.ensemble.mixed.MixedEnsemble` from a ``mixed_ensemble`` file: each member rebuilt with
+    its own metadata (:func:`_from_state`); ``options`` go to every member, ``members`` keeps the first ones."""
+    from openfer.ensemble.mixed import MixedEnsemble
+
+    described = list(meta.get("member_metadata") or [])
+    total = len(described)
+    if members is not None and not 1 <= members <= total:
+        raise ConfigError(f"{source}: members must be between 1 and {total}, got {members}")
+    count = total if members is None else members
+    models = []
+    for i, member_meta in enumerate(described[:count]):
+        prefix = f"members.{i}."
+        member_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        model = _from_state(member_state, member_meta, source, **options)
+        model.name = f"{member_meta.get('file', i)} ({member_meta['model']})"
+        models.append(model)
+    weights = meta.get("weights")
+    return MixedEnsemble(
+        models,
+        meta.get("classes"),
+        rule=meta.get("rule", "average"),
+        alpha=meta.get("alpha", 1.9),
+        beta=meta.get("beta", 1.0),
+        weights=None if weights is None else weights[:count],
+        name=f"{source.name}" + (f"[{count}/{total}]" if count < total else ""),
     )
 
 

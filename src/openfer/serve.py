@@ -3,18 +3,26 @@
 An image is sent either as the raw request body with an ``image/*`` content type
 (``curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' URL/predict``) or as the ``file`` field
 of a multipart form (``curl -F 'file=@photo.jpg;type=image/jpeg' URL/predict``). Uploads over the size
-limit get 413, other content types 415, undecodable images 400. At most ``max_concurrency`` images are
-processed at once and ``max_queue`` wait; further requests get 503 at once.
+limit get 413, other content types 415, undecodable images 400.
+
+Memory stays bounded under any load: a request is counted against the limit of ``max_concurrency``
+images processed and ``max_queue`` waiting *before* its body is read, and refused with 503 when both
+are full; an admitted body is read as a stream and refused with 413 as soon as it passes the upload
+limit (at once when its Content-Length says so). So at most ``max_concurrency + max_queue`` bodies of
+at most ``max_upload_bytes`` each are held at a time. ``GET /docs`` is a small local page listing the
+endpoints (no script from a CDN); the OpenAPI schema is at ``/openapi.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, NoReturn
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 
 from openfer.errors import ConfigError, ImageError
 from openfer.imageio import decode_image
@@ -27,7 +35,11 @@ _MULTIPART_OVERHEAD = 16 * 1024
 
 
 class _Limiter:
-    """Admits ``concurrency`` requests at a time and ``queue`` more waiting; refuses the rest with 503."""
+    """Admits ``concurrency`` requests at a time and ``queue`` more waiting; refuses the rest with 503.
+
+    :meth:`admit` counts a request before its body is read; :meth:`work` lets ``concurrency`` of the
+    admitted ones recognise at a time.
+    """
 
     def __init__(self, concurrency: int, queue: int) -> None:
         self.concurrency, self.capacity = concurrency, concurrency + queue
@@ -35,19 +47,39 @@ class _Limiter:
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def full(self) -> bool:
+        return self.admitted >= self.capacity
+
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
+    async def admit(self) -> AsyncIterator[None]:
+        """Count this request while the block runs (the caller checks :attr:`full` first)."""
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
+
+    @asynccontextmanager
+    async def work(self) -> AsyncIterator[None]:
+        """Wait for one of the ``concurrency`` recognition slots."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a semaphore belongs to one event loop
             self._semaphore, self._loop = asyncio.Semaphore(self.concurrency), loop
-        if self.admitted >= self.capacity:
-            raise HTTPException(503, "busy: too many images in progress; retry later", headers={"Retry-After": "1"})
-        self.admitted += 1
-        try:
-            async with self._semaphore:
-                yield
-        finally:
-            self.admitted -= 1
+        async with self._semaphore:
+            yield
+
+
+def check_options(max_upload_bytes: int, max_concurrency: int, max_queue: int, port: int | None = None) -> None:
+    """Raise :class:`ConfigError` naming the first option of the service that is out of range."""
+    if max_upload_bytes < 1:
+        raise ConfigError(f"max_upload_bytes must be >= 1 (the largest accepted upload); got {max_upload_bytes}")
+    if max_concurrency < 1:
+        raise ConfigError(f"max_concurrency must be >= 1 (images processed at once); got {max_concurrency}")
+    if max_queue < 0:
+        raise ConfigError(f"max_queue must be >= 0 (requests allowed to wait); got {max_queue}")
+    if port is not None and not 0 <= port <= 65535:
+        raise ConfigError(f"port must be between 0 and 65535; got {port}")
 
 
 def create_app(
@@ -64,13 +96,10 @@ def create_app(
     """
     from openfer import __version__
 
-    if max_upload_bytes < 1 or max_concurrency < 1 or max_queue < 0:
-        raise ConfigError(
-            f"need max_upload_bytes >= 1, max_concurrency >= 1 and max_queue >= 0; got {max_upload_bytes}, {max_concurrency}, {max_queue}"
-        )
+    check_options(max_upload_bytes, max_concurrency, max_queue)
     recognizer = recognizer or Recognizer()
     limiter = _Limiter(max_concurrency, max_queue)
-    app = FastAPI(title="openfer", version=__version__, description="Facial expression recognition.")
+    app = FastAPI(title="openfer", version=__version__, description="Facial expression recognition.", docs_url=None, redoc_url=None)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -84,27 +113,38 @@ def create_app(
             "max_upload_bytes": max_upload_bytes,
         }
 
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """A local page listing the endpoints (Swagger UI would load its scripts from a CDN)."""
+        return HTMLResponse(_docs_page(app.openapi()))
+
     @app.post("/predict")
     async def predict(request: Request) -> dict[str, Any]:
-        """Every face in the uploaded image: box [x, y, w, h], detector score, label and class probabilities."""
+        """Every face in the uploaded image: box [x, y, w, h], detector_score, label, label_probability and class probabilities."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         multipart = content_type == "multipart/form-data"
-        if not (multipart or content_type.startswith("image/")):
-            raise HTTPException(415, f"unsupported content type {content_type or '(none)'!r}: send an image/* body or a multipart form with a 'file' field")
         limit = max_upload_bytes + (_MULTIPART_OVERHEAD if multipart else 0)
-        body = await _read_body(request, limit, max_upload_bytes)
-        name = "upload"
-        if multipart:
-            body, name, content_type = await _file_part(request, body)
-            if not content_type.startswith("image/"):
-                raise HTTPException(415, f"unsupported content type {content_type or '(none)'!r} of the 'file' part: send an image")
-            if len(body) > max_upload_bytes:
-                raise HTTPException(413, f"image larger than the limit of {max_upload_bytes} bytes")
-        async with limiter.slot():
-            try:
-                result = await run_in_threadpool(_recognize, recognizer, body, name)
-            except ImageError as error:
-                raise HTTPException(400, str(error)) from None
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise HTTPException(413, f"upload larger than the limit of {max_upload_bytes} bytes")
+        if not (multipart or content_type.startswith("image/")):
+            await _refuse(request, limit, 415, f"unsupported content type {content_type or '(none)'!r}: send an image/* body or a multipart form with a 'file' field")
+        if limiter.full:
+            await _refuse(request, limit, 503, "busy: too many images in progress; retry later", {"Retry-After": "1"})
+        async with limiter.admit():
+            body = await _read_body(request, limit, max_upload_bytes)
+            name = "upload"
+            if multipart:
+                body, name, content_type = await _file_part(request, body)
+                if not content_type.startswith("image/"):
+                    raise HTTPException(415, f"unsupported content type {content_type or '(none)'!r} of the 'file' part: send an image")
+                if len(body) > max_upload_bytes:
+                    raise HTTPException(413, f"image larger than the limit of {max_upload_bytes} bytes")
+            async with limiter.work():
+                try:
+                    result = await run_in_threadpool(_recognize, recognizer, body, name)
+                except ImageError as error:
+                    raise HTTPException(400, str(error)) from None
         height, width = result.image.shape[:2]
         faces = result.to_records(include_source=False)
         return {"source": name, "width": width, "height": height, "classes": list(result.classes), "faces": faces}
@@ -112,20 +152,38 @@ def create_app(
     return app
 
 
+def serve(app: FastAPI, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run ``app`` with uvicorn on ``host:port`` until interrupted."""
+    import uvicorn
+
+    check_options(1, 1, 0, port)
+    uvicorn.run(app, host=host, port=port)
+
+
+async def _refuse(request: Request, limit: int, status: int, detail: str, headers: dict[str, str] | None = None) -> NoReturn:
+    """Answer ``status`` without keeping the body. Up to ``limit`` bytes of it are read and dropped first
+    (unless the client waits for ``100 Continue``), so the client reads the answer instead of a reset
+    connection."""
+    if request.headers.get("expect", "").lower() != "100-continue":
+        read = 0
+        async for chunk in request.stream():
+            read += len(chunk)
+            if read > limit:
+                break
+    raise HTTPException(status, detail, headers=headers)
+
+
 async def _read_body(request: Request, limit: int, max_upload_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it grows past ``limit`` bytes."""
-    too_large = HTTPException(413, f"upload larger than the limit of {max_upload_bytes} bytes")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    body = bytearray()
+    chunks, size = [], 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise too_large
-    if not body:
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"upload larger than the limit of {max_upload_bytes} bytes")
+        chunks.append(chunk)
+    if not size:
         raise HTTPException(400, "empty upload (0 bytes)")
-    return bytes(body)
+    return b"".join(chunks)
 
 
 async def _file_part(request: Request, body: bytes) -> tuple[bytes, str, str]:
@@ -142,12 +200,30 @@ async def _file_part(request: Request, body: bytes) -> tuple[bytes, str, str]:
         raise HTTPException(400, f"malformed multipart form: {error.message}") from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
+        await form.close()
         raise HTTPException(400, "multipart form without a 'file' field holding the image")
     data = await upload.read()
     await form.close()
     if not data:
         raise HTTPException(400, "empty upload (0 bytes)")
     return data, upload.filename or "upload", (upload.content_type or "").lower()
+
+
+def _docs_page(schema: dict[str, Any]) -> str:
+    """A self-contained HTML page: each endpoint, its summary and description, and a link to the schema."""
+    items = []
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            summary = html.escape(operation.get("summary", ""))
+            description = html.escape(operation.get("description", ""))
+            items.append(f"<li><code>{method.upper()} {html.escape(path)}</code>: {summary}<br>{description}</li>")
+    title = html.escape(f"{schema['info']['title']} {schema['info']['version']}")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body><h1>{title}</h1>"
+        f"<p>{html.escape(schema['info'].get('description', ''))}</p><ul>{''.join(items)}</ul>"
+        "<p>The OpenAPI schema: <a href='/openapi.json'>/openapi.json</a>. This page loads nothing from the "
+        "network; open the schema in any OpenAPI viewer for an interactive page.</p></body></html>"
+    )
 
 
 def _recognize(recognizer: Recognizer, data: bytes, name: str) -> Results:

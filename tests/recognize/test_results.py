@@ -56,7 +56,8 @@ def test_error_results_have_no_faces_and_cannot_be_drawn() -> None:
 
 def test_dataframe_has_one_row_per_face_and_one_column_per_class() -> None:
     table = to_dataframe([make_result(), Results("bad.jpg", CLASSES, error="x"), make_result(frame=3, labels=(0,), source="v.mp4")])
-    assert list(table.columns) == ["source", "frame", "time", "x", "y", "w", "h", "score", "label", *CLASSES]
+    assert list(table.columns) == ["source", "frame", "time", "x", "y", "w", "h", "detector_score", "label", "label_probability", *CLASSES]
+    assert (table["label_probability"] == table[list(CLASSES)].max(axis=1)).all()
     assert len(table) == 3 and table.attrs["classes"] == list(CLASSES)
     assert table["frame"].isna().tolist() == [True, True, False] and table["time"].iloc[2] == pytest.approx(0.3)
     assert make_result().to_df()["label"].tolist() == ["happy", "neutral"]
@@ -137,7 +138,7 @@ def test_one_schema_for_the_table_the_csv_and_the_records(tmp_path: Path) -> Non
     (record, _) = result.to_records()
     row = table.iloc[0]
     assert record["box"] == row[["x", "y", "w", "h"]].tolist() and record["probabilities"] == row[list(CLASSES)].to_dict()
-    assert set(result.to_records(include_source=False)[0]) == {"box", "score", "label", "probabilities"}
+    assert set(result.to_records(include_source=False)[0]) == {"box", "detector_score", "label", "label_probability", "probabilities"}
 
 
 def test_the_accessor_reads_class_columns_summaries_and_timelines(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -13,7 +14,7 @@ from typing import Iterator, Sequence
 from openfer.errors import OpenFERError
 
 # Modules under openfer.cli that each define ``add_parser(subparsers)``.
-COMMAND_MODULES = ("data", "train", "cv", "distill", "weights", "eval", "predict", "export", "serve", "models", "explain", "report")
+COMMAND_MODULES = ("data", "train", "cv", "distill", "weights", "eval", "ensemble", "predict", "export", "serve", "models", "explain", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("openfer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout went away (``openfer predict ... | head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 @contextmanager

@@ -33,9 +33,66 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fold", type=int, default=None, help="CK+/JAFFE: score the test part of subject-independent fold K (as 'openfer cv')")
     parser.add_argument("--num-folds", type=int, default=10, help="with --fold: the number of folds (default 10)")
+    add_scoring_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--output", default=None, help="folder for summary.json, per_class.csv, confusion_matrix.png/.csv, predictions.csv")
+    parser.add_argument(
+        "--output", default=None, help="folder for summary.json, per_class.csv, confusion_matrix.png/.csv, predictions.csv, rank_distribution.csv/.md/.png"
+    )
     parser.set_defaults(handler=run)
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--label-mode`` and ``--classes``, shared by ``openfer eval`` and ``openfer ensemble eval``."""
+    parser.add_argument(
+        "--label-mode",
+        choices=("majority", "probability"),
+        default=None,
+        help="FERPlus: majority targets (accuracy), or vote distributions (accuracy against the top vote, "
+        "plus cross-entropy and KL divergence); default: the reader's (majority)",
+    )
+    parser.add_argument(
+        "--dataset-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a reader option, as data.dataset_options in a recipe (repeatable); AffectNet-7 protocol: classes=7",
+    )
+    parser.add_argument(
+        "--classes",
+        choices=("all", "shared"),
+        default="all",
+        help="all: every class of the dataset (a class the model lacks counts as errors); shared: only the classes "
+        "the model has too (the other samples are left out, its output renormalised over them)",
+    )
+
+
+def dataset_options(args: argparse.Namespace) -> dict:
+    """The reader options ``--fold``/``--num-folds``, ``--dataset-option`` and ``--label-mode`` give."""
+    from openfer.errors import ConfigError
+
+    import yaml
+
+    options: dict = {} if getattr(args, "fold", None) is None else {"fold": args.fold, "num_folds": args.num_folds}
+    for item in args.dataset_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--dataset-option: expected KEY=VALUE, got {item!r}")
+        options[key] = yaml.safe_load(value)
+    if args.label_mode is not None:
+        if args.dataset != "ferplus":
+            raise ConfigError(f"--label-mode: only the ferplus dataset has label modes, not {args.dataset!r}")
+        options["mode"] = args.label_mode
+    return options
+
+
+def select_split(data: dict, args: argparse.Namespace) -> str:
+    """The split ``--split`` names, else the first of :data:`TEST_SPLITS` the dataset has."""
+    from openfer.errors import ConfigError
+
+    split_name = args.split or next((name for name in TEST_SPLITS if name in data), None)
+    if split_name is None or split_name not in data:
+        raise ConfigError(f"--split: dataset {args.dataset!r} has splits {sorted(data)}; name one of them")
+    return split_name
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -44,15 +101,12 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
 
     from openfer.data import load_dataset
     from openfer.engine.evaluate import evaluate
-    from openfer.errors import ConfigError
     from openfer.inference import load_model
 
     model = load_model(args.checkpoint, **({"tta": args.tta} if args.tta is not None else {}))
-    data = load_dataset(args.dataset, args.root, **({} if args.fold is None else {"fold": args.fold, "num_folds": args.num_folds}))
-    split_name = args.split or next((name for name in TEST_SPLITS if name in data), None)
-    if split_name is None or split_name not in data:
-        raise ConfigError(f"--split: dataset {args.dataset!r} has splits {sorted(data)}; name one of them")
-    report = evaluate(model, data[split_name], batch_size=args.batch_size, dataset=args.dataset)
+    data = load_dataset(args.dataset, args.root, **dataset_options(args))
+    split_name = select_split(data, args)
+    report = evaluate(model, data[split_name], batch_size=args.batch_size, dataset=args.dataset, classes=args.classes)
 
     table = Table(title=f"{args.checkpoint} on {args.dataset} {split_name} ({report.num_samples} faces, tta {report.tta})")
     for column in ("class", "precision", "recall", "f1", "support"):
@@ -62,7 +116,20 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     console = Console(width=120)
     console.print(table)
     print(f"accuracy {report.accuracy:.4f}  balanced accuracy {report.balanced_accuracy:.4f}  macro F1 {report.macro_f1:.4f}")
+    print_notes(report)
     if args.output:
         for path in report.save(args.output):
             print(f"wrote {path}")
     return 0
+
+
+def print_notes(report) -> None:
+    """The lines every eval prints after its accuracy: soft-label scores, classes dropped or not scored, ranks."""
+    if report.soft_targets is not None:
+        print(f"against the vote distributions: cross-entropy {report.cross_entropy:.4f}  KL divergence {report.kl_divergence:.4f}")
+    if report.classes_dropped:
+        print(f"model classes with no counterpart in the dataset (dropped): {', '.join(report.classes_dropped)}")
+    if report.classes_not_scored:
+        print(f"classes not scored (the model lacks them): {', '.join(report.classes_not_scored)} ({report.samples_not_scored} samples left out)")
+    shares = report.rank_table()["percent"]
+    print("true-label rank %: " + "  ".join(f"{rank}: {value:.2f}" for rank, value in shares.items()))

@@ -1,7 +1,8 @@
 """``openfer predict PATH...``: expressions of every face in images, folders, videos and webcams.
 
 Exit status: 0 when every source was read, 1 when some could not be read (each named on stderr, the
-run goes on with the rest), 2 when none could be read or the command itself is wrong.
+run goes on with the rest), 2 when none could be read or the command itself is wrong. With ``--format``
+and no ``--output`` (or ``--output -``) the records stream to stdout and every message goes to stderr.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_recognizer_arguments(parser)
     parser.add_argument("--stride", type=int, default=1, help="use every k-th frame of videos and webcams")
     parser.add_argument("--batch-size", type=int, default=64, help="faces classified together")
-    parser.add_argument("--output", type=Path, help="write one record per face to this CSV or JSON-lines file")
-    parser.add_argument("--format", choices=FORMATS, help="format of --output (default: from its suffix, else csv)")
+    parser.add_argument("--output", help="write one record per face to this CSV or JSON-lines file; '-' streams them to stdout")
+    parser.add_argument(
+        "--format", choices=FORMATS, help="format of the records (default: from the --output suffix, else csv); without --output they stream to stdout"
+    )
     parser.add_argument("--save-annotated", type=Path, metavar="DIR", help="write images and videos with boxes and labels here")
     parser.add_argument("--summary-dir", type=Path, metavar="DIR", help="write summary.csv and a probability-over-time PNG per video here")
     parser.add_argument("--no-show", action="store_true", help="no live window for webcams")
-    parser.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
+    parser.add_argument("--quiet", action="store_true", help="print only errors and the final summary; no progress bar")
     parser.set_defaults(handler=run)
 
 
@@ -71,9 +74,10 @@ def recognizer_from_args(args: argparse.Namespace, **options: Any) -> Any:
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     recognizer = recognizer_from_args(args, batch_size=args.batch_size)
+    output = "-" if args.output is None and args.format is not None else args.output
     report = recognizer.run(
         args.paths,
-        args.output,
+        output,
         args.format,
         args.save_annotated,
         args.summary_dir,

@@ -23,15 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
-    import uvicorn
+    from openfer.serve import check_options, create_app, serve
 
-    from openfer.serve import create_app
-
-    app = create_app(
-        recognizer_from_args(args),
-        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
-        max_concurrency=args.max_concurrency,
-        max_queue=args.max_queue,
-    )
-    uvicorn.run(app, host=args.host, port=args.port)
+    limits = {"max_upload_bytes": int(args.max_upload_mb * 1024 * 1024), "max_concurrency": args.max_concurrency, "max_queue": args.max_queue}
+    check_options(**limits, port=args.port)  # before the model loads
+    serve(create_app(recognizer_from_args(args), **limits), host=args.host, port=args.port)
     return 0

@@ -17,6 +17,7 @@ def _readers() -> dict[str, Callable[..., Dataset]]:
     from openfer.data.fer2013 import load_fer2013
     from openfer.data.ferplus import load_ferplus
     from openfer.data.folders import load_folder
+    from openfer.data.hdf5 import load_hdf5
     from openfer.data.jaffe import load_jaffe
     from openfer.data.rafdb import load_rafdb
     from openfer.data.sfew import load_sfew
@@ -27,6 +28,7 @@ def _readers() -> dict[str, Callable[..., Dataset]]:
         "fer2013": load_fer2013,
         "ferplus": load_ferplus,
         "folder": load_folder,
+        "hdf5": load_hdf5,
         "jaffe": load_jaffe,
         "rafdb": load_rafdb,
         "sfew": load_sfew,

@@ -135,3 +135,27 @@ def rank_distribution(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarr
     """Counts of the true label's rank: entry ``r - 1`` = samples whose true label ranks ``r`` (length C)."""
     num_classes = np.asarray(probabilities).shape[-1]
     return np.bincount(true_label_ranks(probabilities, labels) - 1, minlength=num_classes)
+
+
+def soft_cross_entropy(probabilities: np.ndarray, distributions: np.ndarray, eps: float = 1e-12) -> float:
+    """Mean cross-entropy ``-sum_k q_k log p_k`` of predicted ``p`` against target distributions ``q`` (nats),
+    as the FERPlus paper scores its probability mode; ``p`` is clipped at ``eps``."""
+    p, q = _distributions(probabilities, distributions)
+    return float(-(q * np.log(np.clip(p, eps, None))).sum(1).mean()) if len(q) else 0.0
+
+
+def kl_divergence(probabilities: np.ndarray, distributions: np.ndarray, eps: float = 1e-12) -> float:
+    """Mean ``KL(q || p) = sum_k q_k log(q_k / p_k)`` (nats; terms with ``q_k = 0`` are 0; ``p`` clipped at ``eps``)."""
+    p, q = _distributions(probabilities, distributions)
+    if not len(q):
+        return 0.0
+    ratio = np.log(np.where(q > 0, q, 1.0)) - np.log(np.clip(p, eps, None))
+    return float((np.where(q > 0, q * ratio, 0.0)).sum(1).mean())
+
+
+def _distributions(probabilities: np.ndarray, distributions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(probabilities, dtype=np.float64)
+    q = np.asarray(distributions, dtype=np.float64)
+    if p.shape != q.shape or p.ndim != 2:
+        raise ValueError(f"need two (N, C) arrays of one shape, got {p.shape} and {q.shape}")
+    return p, q

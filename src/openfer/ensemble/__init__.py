@@ -9,6 +9,7 @@ from openfer.ensemble.voting import (
     noi,
     t1v,
     t2v,
+    weighted,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "noi",
     "t1v",
     "t2v",
+    "weighted",
 ]

@@ -39,6 +39,17 @@ def average(outputs: Outputs, probabilities: bool = True) -> torch.Tensor:
     return noi(stacked) / stacked.shape[0] if probabilities else stacked.mean(dim=0)
 
 
+def weighted(outputs: Outputs, weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Weighted soft voting: ``sum_l w_l softmax(Out^l) / sum_l w_l`` (equal weights: :func:`average`)."""
+    stacked = stack_outputs(outputs)
+    if weights is None:
+        return average(stacked)
+    w = torch.as_tensor(list(weights), dtype=torch.float32)
+    if w.shape != (stacked.shape[0],) or (w < 0).any() or w.sum() <= 0:
+        raise ConfigError(f"weights: need {stacked.shape[0]} non-negative numbers with a positive sum, got {list(weights)}")
+    return (stacked.softmax(dim=-1) * (w / w.sum())[:, None, None]).sum(dim=0)
+
+
 def t1v(outputs: Outputs) -> torch.Tensor:
     """T1V, top-one voting ("bagging" in FAML Table 6): each network gives one vote to its argmax class."""
     stacked = stack_outputs(outputs)
@@ -57,11 +68,11 @@ def t2v(outputs: Outputs, alpha: float = 1.9, beta: float = 1.0) -> torch.Tensor
     return votes.sum(dim=0)
 
 
-RULES: dict[str, Callable[..., torch.Tensor]] = {"average": average, "noi": noi, "t1v": t1v, "t2v": t2v}
+RULES: dict[str, Callable[..., torch.Tensor]] = {"average": average, "noi": noi, "t1v": t1v, "t2v": t2v, "weighted": weighted}
 
 
 def ensemble_scores(outputs: Outputs, rule: str = "t2v", **options: Any) -> torch.Tensor:
-    """(N, C) scores of the rule named ``rule`` (``average``, ``noi``, ``t1v`` or ``t2v``)."""
+    """(N, C) scores of the rule named ``rule`` (``average``, ``noi``, ``t1v``, ``t2v`` or ``weighted``)."""
     if rule not in RULES:
         raise ConfigError(f"unknown voting rule {rule!r}; available: {', '.join(sorted(RULES))}")
     return RULES[rule](outputs, **options)

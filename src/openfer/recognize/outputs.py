@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Sequence
@@ -27,21 +28,32 @@ if TYPE_CHECKING:
 FORMATS = ("csv", "jsonl")
 
 
+#: The records "file" that means standard output.
+STDOUT = "-"
+
+
 class RecordWriter:
-    """Streams one record per face to a CSV or JSON-lines file, renamed into place on a clean close.
+    """Streams one record per face to a CSV or JSON-lines file, renamed into place on a clean close;
+    ``path`` ``"-"`` streams them to standard output instead (flushed after each image or frame).
 
     CSV columns: :data:`~openfer.recognize.results.FACE_COLUMNS`, then one column per class. JSON lines:
-    ``{"source", "frame", "time", "box": [x, y, w, h], "score", "label", "probabilities": {class: p}}``.
+    ``{"source", "frame", "time", "box": [x, y, w, h], "detector_score", "label", "label_probability",
+    "probabilities": {class: p}}``.
     """
 
     def __init__(self, path: str | Path, classes: Sequence[str], format: str | None = None) -> None:
+        self.to_stdout = str(path) == STDOUT
         path = Path(path)
         self.format = format or ("jsonl" if path.suffix.lower() in (".jsonl", ".json") else "csv")
         if self.format not in FORMATS:
             raise ConfigError(f"format must be one of {', '.join(FORMATS)}; got {self.format!r}")
         self.classes = tuple(classes)
-        self._target = PendingFile(path)
-        self._file: IO[str] = open(self._target.temporary, "w", newline="", encoding="utf-8")
+        if self.to_stdout:
+            self._target, self._file = None, sys.stdout
+        else:
+            check_output_file(path, "output")
+            self._target = PendingFile(path)
+            self._file = open(self._target.temporary, "w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file) if self.format == "csv" else None
         if self._csv is not None:
             self._csv.writerow([*FACE_COLUMNS, *self.classes])
@@ -49,7 +61,7 @@ class RecordWriter:
 
     @property
     def path(self) -> Path:
-        return self._target.path
+        return Path(STDOUT) if self._target is None else self._target.path
 
     def write(self, results: Results) -> None:
         """Append the faces of one result."""
@@ -61,9 +73,14 @@ class RecordWriter:
             else:
                 self._file.write(json.dumps(record_of(row, self.classes)) + "\n")
             self.count += 1
+        if self.to_stdout:
+            self._file.flush()
 
     def close(self, commit: bool = True) -> None:
-        """Finish the file: renamed into place when ``commit``, else deleted."""
+        """Finish the file: renamed into place when ``commit``, else deleted (standard output is flushed)."""
+        if self._target is None:
+            self._file.flush()
+            return
         self._file.close()
         self._target.finish(commit)
 
@@ -72,6 +89,28 @@ class RecordWriter:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
         self.close(commit=kind is None)
+
+
+def check_output_file(path: str | Path, argument: str) -> None:
+    """Raise :class:`ConfigError` unless ``path`` can become a file: not a folder, not below a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{argument} {path} is a folder; give a file name such as {path / 'faces.csv'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"{argument} {path}: {parent} is a file, not a folder")
+            break
+
+
+def check_output_folder(path: str | Path, argument: str) -> None:
+    """Raise :class:`ConfigError` unless ``path`` is a folder or can be made one."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ConfigError(f"{argument} {path}: {folder} is a file, not a folder" if folder != path else f"{argument} {path} is a file, not a folder")
+            break
 
 
 class VideoWriter:
@@ -101,27 +140,32 @@ class VideoWriter:
         self._target.finish(commit)
 
 
-def plot_timeline(table: pd.DataFrame, source: str, path: str | Path, classes: Sequence[str] | None = None) -> Path:
+def plot_timeline(
+    table: pd.DataFrame, source: str, path: str | Path, classes: Sequence[str] | None = None, frames: Sequence[tuple[int, float | None]] | None = None
+) -> Path:
     """A PNG of each class's probability (mean over the faces in a frame, ``table.fer.timeline(source)``)
-    against time for one video."""
+    against time for one video. ``frames``: every sampled ``(frame, time)``; those without a face are
+    gaps in the lines, shaded grey."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     classes = list(classes or table.fer.classes)
-    per_frame = table.fer.timeline(source)
-    if per_frame.empty:
+    per_frame = table.fer.timeline(source, frames)
+    no_face = per_frame["label"].isna().to_numpy()
+    if per_frame.empty or no_face.all():
         raise ValueError(f"{source}: no video frames with faces to plot")
     has_time = per_frame["time"].notna().all()
-    x = per_frame["time"] if has_time else per_frame["frame"]
+    x = (per_frame["time"] if has_time else per_frame["frame"]).astype("float64").to_numpy()
     figure = Figure(figsize=(10, 4), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     for name in classes:
-        axes.plot(x, per_frame[name], label=name, linewidth=1.5)
-    axes.set(xlabel="time (s)" if has_time else "frame", ylabel="probability", ylim=(0, 1), title=Path(source).name)
-    axes.legend(loc="upper right", ncol=min(len(classes), 4), fontsize="small")
+        axes.plot(x, per_frame[name].astype("float64").to_numpy(), label=name, linewidth=1.5)
+    if no_face.any():
+        axes.fill_between(x, 0, 1, where=no_face, step="mid", color="0.88", linewidth=0, label="no face")
+    axes.set(xlabel="time (s)" if has_time else "frame", ylabel="probability", ylim=(0, 1), title=str(source))
+    axes.legend(loc="upper right", ncol=min(len(classes) + int(no_face.any()), 4), fontsize="small")
     figure.tight_layout()
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png")
     return Path(path)
-

@@ -18,6 +18,10 @@ from openfer.recognize.results import Results, to_dataframe
 from openfer.recognize.sources import Frame, Skipped, Source, iter_frames, webcam_index
 
 
+#: The largest face-crop margin: a crop then spans five face widths.
+MAX_MARGIN = 2.0
+
+
 class Recognizer:
     """Detects every face in a source and classifies its expression.
 
@@ -48,8 +52,10 @@ class Recognizer:
         batch_size: int = 64,
         max_frames: int = 16,
     ) -> None:
-        if margin < 0 or batch_size < 1 or max_frames < 1:
-            raise ConfigError(f"Recognizer: need margin >= 0, batch_size >= 1, max_frames >= 1; got {margin}, {batch_size}, {max_frames}")
+        if not 0 <= margin <= MAX_MARGIN:
+            raise ConfigError(f"margin must be between 0 and {MAX_MARGIN} (a fraction of the face box's side added on each side); got {margin:g}")
+        if batch_size < 1 or max_frames < 1:
+            raise ConfigError(f"Recognizer: need batch_size >= 1 and max_frames >= 1; got {batch_size}, {max_frames}")
         self.model: FaceClassifier = resolve_model(model, checkpoint=checkpoint, backend=backend)
         self.detector = create_detector(detector)
         self.margin, self.align = margin, align
@@ -68,15 +74,19 @@ class Recognizer:
 
         ``source``: an RGB array, an image or video path, a folder (searched recursively), a glob, a
         webcam index, or a list of these. Unreadable files give results with ``error`` set; files in
-        folders that are neither images nor videos are listed in :attr:`skipped`.
+        folders that are neither images nor videos are listed in :attr:`skipped`. A source met again in
+        the same call (a video listed twice, a file both listed and inside a listed folder) is a source of
+        its own each time: its later results have ``source`` ``PATH#2``, ``PATH#3`` and so on.
         """
         self.skipped = []
         pending: list[tuple[Frame, list[Detection], list[np.ndarray]]] = []
         faces = 0
+        occurrences = _Occurrences()
         for frame in iter_frames(source, stride):
             if isinstance(frame, Skipped):
                 self.skipped.append(frame.source)
                 continue
+            frame.source = occurrences.label(frame)
             if frame.error is not None:
                 yield from self._classify(pending)
                 pending, faces = [], 0
@@ -174,3 +184,23 @@ class Recognizer:
                 kind=frame.kind,
             )
             start = end
+
+
+class _Occurrences:
+    """Names each pass over a source: the path for the first, ``PATH#2``, ``PATH#3`` for later ones."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self._path, self._label, self._index = "", "", None  # the previous frame's path, label, frame index
+
+    def label(self, frame: Frame) -> str:
+        # Within one pass over a video the frame index only grows; an error after frames (a video read
+        # partly) still belongs to that pass and ends it. An image is one pass of one frame.
+        continues = frame.source == self._path and frame.kind != "image" and self._index is not None
+        if continues and frame.frame is not None:
+            continues = frame.frame > self._index
+        if not continues:
+            count = self.counts[frame.source] = self.counts.get(frame.source, 0) + 1
+            self._label = frame.source if count == 1 else f"{frame.source}#{count}"
+        self._path, self._index = frame.source, frame.frame
+        return self._label

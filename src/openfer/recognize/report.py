@@ -1,8 +1,8 @@
 """What a recognition run writes and tells, fed one result at a time (:meth:`Recognizer.run`, ``openfer predict``).
 
-The outputs: face records (CSV or JSON lines), annotated images and MP4s of the sampled video frames,
-and for videos ``summary.csv`` (one row per video) and a probability-over-time PNG per video. A run that
-fails part-way leaves none of its files half-written.
+The outputs: face records (CSV or JSON lines, to a file or streamed to stdout), annotated images and MP4s
+of the sampled video frames, and for videos ``summary.csv`` (one row per video) and a probability-over-time
+PNG per video. A run that fails part-way, or reads no source at all, leaves none of its files behind.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Sequence
 import pandas as pd
 
 from openfer.files import atomic_write
-from openfer.recognize.outputs import RecordWriter, VideoWriter, plot_timeline
+from openfer.progress import ProgressBar
+from openfer.recognize.outputs import RecordWriter, VideoWriter, check_output_folder, plot_timeline
 from openfer.recognize.results import Results, to_dataframe
 
 #: Suffixes an annotated image keeps; other images are written as PNG.
@@ -24,11 +25,13 @@ ANNOTATED_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".
 class Report:
     """Everything one run writes and prints; :meth:`add` each result, then :meth:`finish` (or :meth:`close`).
 
-    ``output``: the face-records file (``format`` ``csv`` or ``jsonl``; default from its suffix, else csv).
+    ``output``: the face-records file (``format`` ``csv`` or ``jsonl``; default from its suffix, else csv);
+    ``"-"`` streams the records to stdout, and then every message goes to stderr.
     ``save_dir``: annotated images and videos, under the sources' names (made unique within the run).
-    ``summary_dir``: ``summary.csv`` (a row per video) and ``<video>.timeline.png``. ``stride``: the frame
-    stride of the run (sets the annotated videos' frame rate). ``verbose``: 0 prints nothing; 1 names each
-    unreadable source and ends with a tally on stderr, and prints a line per video; 2 also a line per image.
+    ``summary_dir``: ``summary.csv`` (a row per video) and ``<video>.timeline.png`` (names made unique).
+    ``stride``: the frame stride of the run (sets the annotated videos' frame rate). ``verbose``: 0 prints
+    nothing; 1 names each unreadable source and ends with a tally on stderr, prints a line per video and
+    shows a progress bar on a terminal; 2 also a line per image.
     """
 
     def __init__(
@@ -44,8 +47,12 @@ class Report:
         self.classes = tuple(classes)
         self.save_dir = None if save_dir is None else Path(save_dir)
         self.summary_dir = None if summary_dir is None else Path(summary_dir)
+        for folder, argument in ((self.save_dir, "save_dir"), (self.summary_dir, "summary_dir")):
+            if folder is not None:
+                check_output_folder(folder, argument)
         self.stride, self.verbose = stride, verbose
         self.records = RecordWriter(output, self.classes, format) if output is not None else None
+        self._messages = sys.stderr if self.records is not None and self.records.to_stdout else None
         self.read: set[str] = set()
         self.failed: list[str] = []
         self.skipped: list[str] = []
@@ -58,6 +65,9 @@ class Report:
         self._video_writer: VideoWriter | None = None
         self._video_source = ""
         self._records_closed = False
+        self._names: dict[str, str] = {}
+        self._sampled: dict[str, list[tuple[int, float | None]]] = {}
+        self._progress = ProgressBar("predict", enabled=verbose >= 1 and self._messages is None, unit="images/frames")
 
     def __repr__(self) -> str:
         return f"Report({len(self.read)} sources read, {self.faces} faces, {len(self.failed)} failed, {len(self.files)} files)"
@@ -71,6 +81,7 @@ class Report:
 
     def add(self, result: Results) -> None:
         """Record one result: its faces to the records file, its annotated image or video frame."""
+        self._progress.advance(description=result.name)
         if not result.ok:
             self.failed.append(result.source)
             self._say(1, f"openfer: skipped {result.error}", sys.stderr)
@@ -84,9 +95,11 @@ class Report:
             self._say(2, f"{result.source}: {len(result)} faces{': ' + faces if faces else ''}")
             if self.save_dir is not None:
                 suffix = Path(result.name).suffix.lower()
-                self.files.append(result.save(self._unique_path(result.name, suffix if suffix in ANNOTATED_IMAGE_SUFFIXES else ".png")))
+                self.files.append(result.save(self._unique_path(self.save_dir, result.name, suffix if suffix in ANNOTATED_IMAGE_SUFFIXES else ".png")))
             return
         self.frames[result.source] = self.frames.get(result.source, 0) + 1
+        self._names.setdefault(result.source, result.name)
+        self._sampled.setdefault(result.source, []).append((result.frame, result.time))
         if self.save_dir is not None:
             self._write_frame(result)
         result.image = None
@@ -94,6 +107,7 @@ class Report:
 
     def close(self, commit: bool = True) -> None:
         """Close the open files: renamed into place when ``commit``, else deleted."""
+        self._progress.close()
         self._close_video(commit)
         if self.records is not None and not self._records_closed:
             self.records.close(commit)
@@ -102,8 +116,11 @@ class Report:
                 self.files.append(self.records.path)
 
     def finish(self) -> Report:
-        """Close the files, write the per-video summary and timelines, print the summaries; returns self."""
-        self.close(commit=True)
+        """Close the files, write the per-video summary and timelines, print the summaries; returns self.
+
+        When no source could be read, nothing is kept: the records file is deleted and no summary is
+        written (:attr:`exit_status` is 2)."""
+        self.close(commit=bool(self.read))
         if self._video_results:
             table = to_dataframe(self._video_results)
             summary = table.fer.video_summary()
@@ -115,25 +132,28 @@ class Report:
                     self.summary.to_csv(handle, index=False)
                 self.files.append(path)
                 for source in self.summary["source"]:
-                    self.files.append(plot_timeline(table, source, self.summary_dir / f"{Path(source).stem}.timeline.png"))
+                    timeline = self._unique_path(self.summary_dir, Path(self._names[source]).with_suffix("").name, ".timeline.png")
+                    self.files.append(plot_timeline(table, source, timeline, self.classes, self._sampled[source]))
         for source, count in self.frames.items():
             self._say(1, self._video_line(source, count))
         parts = [f"{len(self.read)} sources read ({self.faces} faces)", f"{len(self.failed)} failed"]
         if self.skipped:
             parts.append(f"{len(self.skipped)} files skipped (not images or videos)")
-        if self.records is not None:
-            parts.append(f"records in {self.records.path}")
+        if not self.read:
+            parts.append("nothing written")
+        elif self.records is not None:
+            parts.append("records on stdout" if self.records.to_stdout else f"records in {self.records.path}")
         self._say(1, "openfer: " + ", ".join(parts), sys.stderr)
         return self
 
     def _say(self, level: int, line: str, stream=None) -> None:
         if self.verbose >= level:
-            print(line, file=stream or sys.stdout)
+            print(line, file=stream or self._messages or sys.stdout)
 
-    def _unique_path(self, name: str, suffix: str) -> Path:
-        """A path under ``save_dir`` for ``name`` with ``suffix``, made unique within this run."""
-        path = (self.save_dir / name).with_suffix(suffix)
-        stem, number = path.stem, 2
+    def _unique_path(self, folder: Path, name: str, suffix: str) -> Path:
+        """A path under ``folder`` for ``name`` with ``suffix``, made unique within this run."""
+        path = folder / (Path(name).with_suffix("").as_posix() + suffix)
+        stem, number = path.name[: -len(suffix)], 2
         while path in self._used_paths:
             path = path.with_name(f"{stem}-{number}{suffix}")
             number += 1
@@ -145,7 +165,7 @@ class Report:
             self._close_video()
             height, width = result.image.shape[:2]
             fps = (result.fps or 25.0) / self.stride
-            self._video_writer = VideoWriter(self._unique_path(result.name, ".mp4"), fps, (width, height))
+            self._video_writer = VideoWriter(self._unique_path(self.save_dir, result.name, ".mp4"), fps, (width, height))
             self._video_source = result.source
         self._video_writer.write(result.plot())
 

@@ -18,8 +18,10 @@ import pandas as pd
 from openfer.faces.detection import Detection
 from openfer.imageio import write_image
 
-#: Columns of a face record, in order; one probability column per class follows them.
-FACE_COLUMNS = ("source", "frame", "time", "x", "y", "w", "h", "score", "label")
+#: Columns of a face record, in order; one probability column per class follows them. ``detector_score``
+#: is the face detector's confidence that the box holds a face (its own scale: YuNet 0..1, Haar a count of
+#: neighbours); ``label_probability`` is the classifier's probability of ``label``, the top class.
+FACE_COLUMNS = ("source", "frame", "time", "x", "y", "w", "h", "detector_score", "label", "label_probability")
 #: The columns that say where the face was found (left out of the service's per-image answer).
 SOURCE_COLUMNS = FACE_COLUMNS[:3]
 #: The face box ``x, y, w, h`` in pixels (one ``box`` list in JSON records).
@@ -97,22 +99,24 @@ class Results:
         return f"Results({self.source}{where}: {len(self)} faces {self.labels})"
 
     def plot(self) -> np.ndarray:
-        """A copy of the image (RGB) with each face's box and ``label probability`` drawn on it."""
+        """A copy of the image (RGB) with each face's box and ``label probability`` drawn on it; the labels
+        stay inside the image and never cover one another (:func:`label_placements`)."""
         if self.image is None:
             raise ValueError(f"{self.source}: no image to draw on ({self.error or 'image not kept'})")
         canvas = np.ascontiguousarray(self.image.copy())
         height, width = canvas.shape[:2]
         thickness = max(1, round(min(height, width) / 300))
         font_scale = max(0.4, min(height, width) / 900)
-        for (x, y, w, h), row in zip(self.boxes.tolist(), self.probabilities):
-            best = int(row.argmax())
-            colour = _PALETTE[best % len(_PALETTE)]
-            cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), colour, thickness)
-            text = f"{self.classes[best]} {row[best]:.2f}"
-            (text_w, text_h), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-            top = y - text_h - baseline - 2 if y - text_h - baseline - 2 >= 0 else y + h
-            cv2.rectangle(canvas, (x, top), (x + text_w + 2, top + text_h + baseline + 2), colour, -1)
-            cv2.putText(canvas, text, (x + 1, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thickness, cv2.LINE_AA)
+        best = self.probabilities.argmax(1) if len(self) else np.zeros(0, np.int64)
+        texts = [f"{self.classes[b]} {row[b]:.2f}" for b, row in zip(best, self.probabilities)]
+        sizes = [cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness) for text in texts]
+        labels = label_placements(self.boxes, [(w + 2, h + baseline + 2) for (w, h), baseline in sizes], (width, height))
+        for (x, y, w, h), b in zip(self.boxes.tolist(), best):
+            cv2.rectangle(canvas, (x, y), (x + w - 1, y + h - 1), _PALETTE[b % len(_PALETTE)], thickness)
+        for text, ((_, text_h), _), (left, top, label_w, label_h), b in zip(texts, sizes, labels, best):
+            colour = _PALETTE[b % len(_PALETTE)]
+            cv2.rectangle(canvas, (left, top), (left + label_w - 1, top + label_h - 1), colour, -1)
+            cv2.putText(canvas, text, (left + 1, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), thickness, cv2.LINE_AA)
         return canvas
 
     def save(self, path: str | Path) -> Path:
@@ -123,12 +127,13 @@ class Results:
         """One tuple per face: the values of :data:`FACE_COLUMNS`, then one probability per class."""
         time = None if self.time is None else round(self.time, 4)
         return [
-            (self.source, self.frame, time, *(int(v) for v in box), round(float(score), 4), label, *(round(float(p), 6) for p in row))
+            (self.source, self.frame, time, *(int(v) for v in box), round(float(score), 4), label, round(float(row.max()), 6), *(round(float(p), 6) for p in row))
             for box, score, label, row in zip(self.boxes, self.scores, self.labels, self.probabilities)
         ]
 
     def to_records(self, include_source: bool = True) -> list[dict[str, Any]]:
-        """One dict per face: source, frame, time, box [x, y, w, h], score, label, probabilities {class: p}.
+        """One dict per face: source, frame, time, box [x, y, w, h], detector_score, label, label_probability,
+        probabilities {class: p}.
 
         ``include_source=False`` leaves out source, frame and time (the HTTP service answers per image).
         """
@@ -148,9 +153,47 @@ def record_of(row: Sequence[Any], classes: Sequence[str], include_source: bool =
     values = dict(zip(FACE_COLUMNS, row))
     record = {name: values[name] for name in SOURCE_COLUMNS} if include_source else {}
     record["box"] = [values[name] for name in BOX_COLUMNS]
-    record["score"], record["label"] = values["score"], values["label"]
+    for name in ("detector_score", "label", "label_probability"):
+        record[name] = values[name]
     record["probabilities"] = dict(zip(classes, row[len(FACE_COLUMNS):]))
     return record
+
+
+def label_placements(boxes: np.ndarray | Sequence[Sequence[int]], label_sizes: Sequence[tuple[int, int]], image_size: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Where to draw each face's label: a rectangle ``(x, y, w, h)`` of the given ``(w, h)`` size per face box
+    ``(x, y, w, h)``, inside the image ``(width, height)`` and overlapping no other label.
+
+    Each label goes just above its box when that space is free, else to the free spot nearest it (scanning
+    rows half a label apart and three horizontal anchors, then the whole width). Faces are placed top to
+    bottom. Only when the labels cannot all fit in the image does one overlap another.
+    """
+    width, height = image_size
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    placed: list[tuple[int, int, int, int] | None] = [None] * len(boxes)
+    taken: list[tuple[int, int, int, int]] = []
+    for index in sorted(range(len(boxes)), key=lambda i: (int(boxes[i][1]), int(boxes[i][0]))):
+        x, y, w, h = (int(v) for v in boxes[index])
+        label_w, label_h = min(int(label_sizes[index][0]), width), min(int(label_sizes[index][1]), height)
+        max_x, max_y = width - label_w, height - label_h
+        want_x, want_y = min(max(x, 0), max_x), min(max(y - label_h, 0), max_y)
+        step_y = max(1, label_h // 2)
+        rows = sorted({want_y, min(max(y, 0), max_y), min(max(y + h, 0), max_y), *range(0, max_y + 1, step_y), max_y}, key=lambda r: abs(r - want_y))
+        anchors = sorted({want_x, min(max(x + w - label_w, 0), max_x), min(max(x + (w - label_w) // 2, 0), max_x)}, key=lambda c: abs(c - want_x))
+        spot = _free_spot(rows, anchors, label_w, label_h, taken)
+        if spot is None:
+            columns = sorted({*range(0, max_x + 1, max(1, label_w // 4)), max_x}, key=lambda c: abs(c - want_x))
+            spot = _free_spot(rows, columns, label_w, label_h, taken) or (want_x, want_y)
+        placed[index] = (spot[0], spot[1], label_w, label_h)
+        taken.append(placed[index])
+    return [rect for rect in placed if rect is not None]
+
+
+def _free_spot(rows: Sequence[int], columns: Sequence[int], w: int, h: int, taken: Sequence[tuple[int, int, int, int]]) -> tuple[int, int] | None:
+    """The (column, row) nearest the first of each (city-block distance) where a ``w`` x ``h`` rectangle overlaps nothing taken."""
+    for distance, row, column in sorted((abs(r - rows[0]) + abs(c - columns[0]), r, c) for r in rows for c in columns):
+        if not any(column < tx + tw and tx < column + w and row < ty + th and ty < row + h for tx, ty, tw, th in taken):
+            return column, row
+    return None
 
 
 def to_dataframe(results: Iterable[Results]) -> pd.DataFrame:
@@ -198,11 +241,16 @@ class FaceTable:
         means["label"] = means[classes].idxmax(axis=1) if len(means) else pd.Series(dtype=object)
         return means
 
-    def timeline(self, source: str) -> pd.DataFrame:
+    def timeline(self, source: str, frames: Sequence[tuple[int, float | None]] | None = None) -> pd.DataFrame:
         """One row per frame of video ``source`` that has faces: ``frame``, ``time``, the mean probability
-        of each class over its faces and ``label``, the top class of that mean."""
+        of each class over its faces and ``label``, the top class of that mean. ``frames``: every sampled
+        ``(frame, time)`` of the video; then each appears, those without a face with missing values (gaps)."""
         per_frame = self.frames().reset_index()
-        return per_frame[per_frame["source"] == source].drop(columns="source").reset_index(drop=True)
+        per_frame = per_frame[per_frame["source"] == source].drop(columns="source").reset_index(drop=True)
+        if frames is None:
+            return per_frame
+        sampled = pd.DataFrame(list(frames), columns=["frame", "time"]).astype({"frame": "Int64", "time": "float64"})
+        return sampled.merge(per_frame.drop(columns="time"), on="frame", how="left")[per_frame.columns]
 
     def video_summary(self) -> pd.DataFrame:
         """Per video source: frames with faces, dominant expression and the share of those frames per class.
