@@ -122,7 +122,7 @@ def _truncated_jpeg(tmp_path: Path) -> Path:
         (lambda tmp: tmp / "missing.png", "no such image file"),
         (lambda tmp: (tmp / "empty.png", (tmp / "empty.png").write_bytes(b""))[0], "empty file"),
         (lambda tmp: (tmp / "notes.jpg", (tmp / "notes.jpg").write_text("not an image"))[0], "cannot decode"),
-        (lambda tmp: (tmp / "folder.png", (tmp / "folder.png").mkdir())[0], "cannot read"),
+        (lambda tmp: (tmp / "folder.png", (tmp / "folder.png").mkdir())[0], "not a regular file (a folder)"),
         (_truncated_png, "cannot decode"),
         (_truncated_jpeg, "truncated"),
     ],

@@ -113,3 +113,78 @@ def test_requests_beyond_concurrency_and_queue_get_503(model) -> None:
         worker.join(30)
         assert first["response"].status_code == 200
         assert client.get("/health").json()["in_progress_or_queued"] == 0
+
+
+def test_docs_is_a_local_page_that_loads_nothing_from_the_network(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "POST /predict" in page.text and "/openapi.json" in page.text
+    assert "<script" not in page.text and "http" not in page.text.replace("openapi.json", "")
+    assert client.get("/openapi.json").json()["paths"]["/predict"]
+    assert client.get("/redoc").status_code == 404
+
+
+def _post_streamed(app, chunks: list[bytes], headers: dict[str, str]) -> tuple[int, int]:
+    """POST ``chunks`` as a streamed body through the ASGI app; (status, how many chunks the server pulled)."""
+    import asyncio
+
+    import httpx
+
+    pulled = [0]
+
+    async def scenario() -> int:
+        async def body():
+            for chunk in chunks:
+                pulled[0] += 1
+                yield chunk
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as session:
+            response = await session.post("/predict", content=body(), headers=headers)
+            return response.status_code
+
+    status = asyncio.run(scenario())
+    return status, pulled[0]
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(model) -> None:
+    app = create_app(Recognizer(model, OneFace()), max_upload_bytes=1000)
+    status, pulled = _post_streamed(app, [b"\xff\xd8" + bytes(100)] * 50, {"Content-Type": "image/jpeg", "Content-Length": "5100"})
+    assert status == 413 and pulled == 0
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit(model) -> None:
+    app = create_app(Recognizer(model, OneFace()), max_upload_bytes=1000)
+    status, pulled = _post_streamed(app, [bytes(100)] * 50, {"Content-Type": "image/jpeg"})  # chunked, no Content-Length
+    assert status == 413 and pulled <= 12  # stopped just past 1,000 bytes, not after 5,000
+
+
+def test_an_upload_counts_against_the_limit_while_its_body_is_still_arriving(model) -> None:
+    import asyncio
+
+    import httpx
+
+    app = create_app(Recognizer(model, OneFace()), max_concurrency=1, max_queue=0)
+
+    async def scenario() -> tuple[int, int, int, int]:
+        release = asyncio.Event()
+
+        async def slow_body():
+            yield jpeg(FACE)[:100]
+            await release.wait()
+            yield jpeg(FACE)[100:]
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as session:
+            first = asyncio.create_task(session.post("/predict", content=slow_body(), headers={"Content-Type": "image/jpeg"}))
+            for _ in range(200):
+                load = (await session.get("/health")).json()["in_progress_or_queued"]
+                if load:
+                    break
+                await asyncio.sleep(0.01)
+            busy = await session.post("/predict", content=jpeg(FACE), headers={"Content-Type": "image/jpeg"})
+            release.set()
+            done = await first
+            after = (await session.get("/health")).json()["in_progress_or_queued"]
+            return load, busy.status_code, done.status_code, after
+
+    load, busy, done, after = asyncio.run(scenario())
+    assert (load, busy, done, after) == (1, 503, 200, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class OpenFERError(Exception):
     """Base class of every error openfer raises on bad input."""
@@ -26,3 +28,23 @@ class ConfigError(OpenFERError, ValueError):
 
 class LabelError(OpenFERError):
     """A class name or index has no meaning in the vocabulary it is used with."""
+
+
+def display_path(text: str | bytes | os.PathLike) -> str:
+    """``text`` (a message or a path) as it is safe to print on one terminal line: control characters,
+    ANSI escapes and newlines included, shown escaped (``\\x1b``, ``\\n``), as are bytes that are not UTF-8.
+    Every message that names a user's file goes through it (the CLI prints errors with it)."""
+    text = os.fspath(text) if isinstance(text, os.PathLike) else text
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape")
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif 0xDC80 <= ord(char) <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{ord(char) - 0xDC00:02x}")
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

@@ -40,10 +40,12 @@ class _LogitsOnly(nn.Module):
         return logits_of(self.net(x)).float()
 
 
-def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17) -> Path:
+def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17, tolerance: float | None = None) -> Path:
     """Write ``model``'s network to ``output`` as ONNX (input ``faces`` N x C x S x S, output ``logits``).
 
-    The file is written atomically; its metadata holds the classes and preprocessing.
+    The file is written atomically; its metadata holds the classes and preprocessing. With ``tolerance``,
+    the graph's probabilities are checked against ``model``'s (:func:`verify_onnx`, same TTA) before the
+    file takes its name: a mismatch raises :class:`CheckpointError` and leaves no file behind.
     """
     import onnx
 
@@ -56,6 +58,7 @@ def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17) -> 
             # extra onnxscript package; the TorchScript one needs nothing and handles every openfer model.
             warnings.simplefilter("ignore", category=DeprecationWarning)
             warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)  # constants traced by the ensemble's voting
             torch.onnx.export(
                 net,
                 (example,),
@@ -75,10 +78,13 @@ def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17) -> 
             "channels": model.channels,
             "mean": model.mean,
             "std": model.std,
+            "tta": model.tta,
         }
         for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=json.dumps(value))
         onnx.save(graph, temporary)
+        if tolerance is not None:
+            verify_onnx(model, temporary, tolerance=tolerance, name=output)
     return output
 
 
@@ -97,10 +103,11 @@ class _OnnxNet(nn.Module):
 class OnnxExpressionModel(ExpressionModel):
     """An :class:`ExpressionModel` whose network runs in onnxruntime (CPU); same preprocessing and TTA.
 
-    ``threads`` sets onnxruntime's intra-op threads (None: its default, one per core).
+    ``tta``: None for the TTA stored in the file by :func:`export_onnx` (that of the exported model; flip for
+    files without one). ``threads`` sets onnxruntime's intra-op threads (None: its default, one per core).
     """
 
-    def __init__(self, path: str | Path, tta: str = "flip", batch_size: int = 256, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, tta: str | None = None, batch_size: int = 256, threads: int | None = None) -> None:
         import onnxruntime
 
         path = Path(path)
@@ -124,7 +131,7 @@ class OnnxExpressionModel(ExpressionModel):
             channels=int(meta["channels"]),
             mean=float(meta["mean"]),
             std=float(meta["std"]),
-            tta=tta,
+            tta=tta or meta.get("tta", "flip"),
             batch_size=batch_size,
             name=f"{meta.get('name') or path.stem} (onnxruntime)",
         )
@@ -153,11 +160,13 @@ def cached_onnx_model(model: ExpressionModel, weights: str | Path, **options: An
     return OnnxExpressionModel(path, **{"tta": model.tta, "batch_size": model.batch_size, **options})
 
 
-def verify_onnx(model: ExpressionModel, path: str | Path, tolerance: float = 1e-4, faces: int = 8) -> float:
+def verify_onnx(model: ExpressionModel, path: str | Path, tolerance: float = 1e-4, faces: int = 8, name: str | Path | None = None) -> float:
     """The largest difference between the probabilities of the ONNX file ``path`` and of ``model`` (same TTA)
-    on random faces; :class:`CheckpointError` when it exceeds ``tolerance``."""
+    on random faces; :class:`CheckpointError` (naming ``name``, default ``path``) when it exceeds ``tolerance``."""
     crops = np.random.default_rng(0).integers(0, 256, (faces, model.image_size, model.image_size), dtype=np.uint8)
     difference = float(np.abs(OnnxExpressionModel(path, tta=model.tta).predict_proba(crops) - model.predict_proba(crops)).max())
-    if difference > tolerance:
-        raise CheckpointError(f"{path}: ONNX probabilities differ from PyTorch by {difference:.2e} (more than {tolerance:.0e})")
+    if not difference <= tolerance:  # NaN fails too
+        raise CheckpointError(
+            f"{name or path}: ONNX probabilities differ from PyTorch by {difference:.2e} (more than {tolerance:.0e}, tta {model.tta}); nothing written"
+        )
     return difference

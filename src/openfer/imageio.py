@@ -10,20 +10,25 @@ helpers that the readers, the engine and the recogniser share.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import struct
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from openfer.errors import ImageError
+from openfer.errors import ImageError, display_path
 from openfer.files import write_bytes
 
 #: File extensions (lower case) that the dataset readers treat as images.
 IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
-#: Images with more pixels than this are refused (checked from the header where the format allows).
+#: Images with more pixels than this are refused, from the header before decoding (PNG, JPEG, TIFF, BMP,
+#: WebP, GIF, PNM) and again after decoding for any other format.
 MAX_PIXELS = 100_000_000
+#: Image files larger than this are refused before they are read.
+MAX_FILE_BYTES = 256 * 1024 * 1024
 
 _DECODE_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
 _PNM_HEADER = re.compile(rb"P[1-6](?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)")
@@ -37,17 +42,48 @@ def is_image_file(path: str | Path) -> bool:
 def read_image(path: str | Path, grey: bool) -> np.ndarray:
     """Decode an image file to uint8: H x W when ``grey``, else H x W x 3 RGB."""
     path = Path(path)
+    return decode_image(read_file_bytes(path, what="image file"), grey, name=str(path))
+
+
+def check_regular_file(path: str | Path, max_bytes: int | None = MAX_FILE_BYTES, what: str = "file") -> int:
+    """The size of ``path`` in bytes; :class:`ImageError` unless it is a regular file of at most ``max_bytes``.
+
+    A FIFO or a device (``/dev/zero``) is refused from its type, without opening it (opening a FIFO
+    blocks until something writes to it)."""
     try:
-        data = path.read_bytes()
+        info = os.stat(path)
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such image file") from None
+        raise ImageError(f"{display_path(path)}: no such {what}") from None
     except OSError as error:
-        raise ImageError(f"{path}: cannot read ({error.strerror or error})") from None
-    return decode_image(data, grey, name=str(path))
+        raise ImageError(f"{display_path(path)}: cannot read ({error.strerror or error})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+        raise ImageError(f"{display_path(path)}: not a regular file ({kind}); only regular files are read")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise ImageError(f"{display_path(path)}: {info.st_size:,} bytes is larger than the limit of {max_bytes:,} bytes")
+    return info.st_size
+
+
+def read_file_bytes(path: str | Path, max_bytes: int = MAX_FILE_BYTES, what: str = "file") -> bytes:
+    """The bytes of the regular file ``path`` (see :func:`check_regular_file`), at most ``max_bytes``."""
+    check_regular_file(path, max_bytes, what)
+    try:
+        # O_NONBLOCK: should the file have been swapped for a FIFO since the check, opening does not block.
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ImageError(f"{display_path(path)}: not a regular file; only regular files are read")
+            data = handle.read(max_bytes + 1)
+    except OSError as error:
+        raise ImageError(f"{display_path(path)}: cannot read ({error.strerror or error})") from None
+    if len(data) > max_bytes:
+        raise ImageError(f"{display_path(path)}: larger than the limit of {max_bytes:,} bytes")
+    return data
 
 
 def decode_image(data: bytes, grey: bool, name: str = "image") -> np.ndarray:
     """Decode the bytes of an image file (as :func:`read_image` does); errors name the image ``name``."""
+    name = display_path(name)
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
     size = _header_size(data)
@@ -130,7 +166,7 @@ def _check_pixels(name: str, width: int, height: int) -> None:
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the header of a PNG, JPEG, BMP, WebP or PNM file; None for other formats."""
+    """(width, height) from the header of a PNG, JPEG, TIFF, BMP, WebP, GIF or PNM file; None for other formats."""
     try:
         if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
             return struct.unpack(">II", data[16:24])
@@ -141,11 +177,32 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
             return abs(width), abs(height)
         if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
             return _webp_size(data)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(data)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
         match = _PNM_HEADER.match(data[:512])
         if match:
             return int(match.group(1)), int(match.group(2))
     except struct.error:
         return None
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth (tag 256) and ImageLength (tag 257) of a TIFF's first directory, the one OpenCV decodes."""
+    order = "<" if data[:2] == b"II" else ">"
+    offset = struct.unpack(order + "I", data[4:8])[0]
+    (count,) = struct.unpack(order + "H", data[offset : offset + 2])
+    values: dict[int, int] = {}
+    for entry in range(count):
+        start = offset + 2 + 12 * entry
+        tag, kind = struct.unpack(order + "HH", data[start : start + 4])
+        if tag in (256, 257):
+            # SHORT (3) or LONG (4), one value, stored in the entry's value field
+            values[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), data[start + 8 : start + (10 if kind == 3 else 12)])[0]
+    if 256 in values and 257 in values:
+        return values[256], values[257]
     return None
 
 

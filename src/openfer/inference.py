@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -160,10 +161,8 @@ def _from_state(
     name = meta.get("model")
     if name == MIXED_ENSEMBLE:
         return _mixed_from_state(state, meta, source, members, **options)
-    if not name:
-        raise CheckpointError(f"{source}: no 'model' entry in its metadata; pass the registered model name with it (load_model(name, checkpoint=...))")
-    classes = meta.get("classes") or [str(i) for i in range(int(meta.get("num_classes", 7)))]
-    net = create_model(name, num_classes=len(classes), **(meta.get("model_options") or {}))
+    name, classes, model_options, input_size = checked_metadata(meta, source)
+    net = create_model(name, num_classes=len(classes), **model_options)
     check_state_dict(net, state, str(source))
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     if members is not None:
@@ -175,18 +174,85 @@ def _from_state(
             net = kept[0] if members == 1 else type(net)(kept)
             name = f"{name}[{members}/{total}]"
     info = model_info(meta["model"])
-    input_size = meta.get("input_size") or [meta.get("channels", info.channels), meta.get("image_size", info.image_size)]
-    return ExpressionModel(
+    model = ExpressionModel(
         net,
         classes,
-        image_size=int(input_size[-1]),
-        channels=int(input_size[0]),
+        image_size=input_size[1],
+        channels=input_size[0],
         mean=float(meta.get("mean", info.mean)),
         std=float(meta.get("std", info.std)),
         name=name,
         weights_file=source,
         **options,
     )
+    _check_input_size(model, source)
+    return model
+
+
+#: Checkpoints listing more classes than this are refused before a network is built (a 3-million-class
+#: head would allocate gigabytes); expression vocabularies have 6 to a few dozen.
+MAX_CLASSES = 1000
+#: The side of a square network input that a checkpoint may declare, in pixels.
+INPUT_SIDES = (8, 1024)
+
+
+def checked_metadata(meta: dict[str, Any], source: Path) -> tuple[str, list[str], dict[str, Any], tuple[int, int]]:
+    """(model name, classes, model options, (channels, side)) from a checkpoint's metadata, each checked
+    against the registry before anything is built; :class:`CheckpointError` names the file and the entry."""
+    name = meta.get("model")
+    if not name:
+        raise CheckpointError(f"{source}: no 'model' entry in its metadata; pass the registered model name with it (load_model(name, checkpoint=...))")
+    if not isinstance(name, str) or name not in list_models():
+        raise CheckpointError(f"{source}: its metadata names the model {name!r}, which is not registered (see openfer.list_models())")
+    info = model_info(name)
+    classes = meta.get("classes")
+    if not classes:
+        count = meta.get("num_classes", 7)
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CLASSES:
+            raise CheckpointError(f"{source}: 'num_classes' in its metadata must be an integer from 1 to {MAX_CLASSES}, got {str(count)[:40]}")
+        classes = [str(i) for i in range(count)]
+    if not isinstance(classes, list) or not classes or len(classes) > MAX_CLASSES:
+        size = f"{len(classes):,} entries" if isinstance(classes, list) else type(classes).__name__
+        raise CheckpointError(f"{source}: 'classes' in its metadata must list 1 to {MAX_CLASSES} class names, got {size}")
+    if not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
+        raise CheckpointError(f"{source}: 'classes' in its metadata must be distinct strings")
+    model_options = meta.get("model_options") or {}
+    if not isinstance(model_options, dict):
+        raise CheckpointError(f"{source}: 'model_options' in its metadata must be a mapping, got {type(model_options).__name__}")
+    parameters = inspect.signature(info.factory).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        unknown = sorted(set(model_options) - (set(parameters) - {"num_classes"}))
+        if unknown:
+            accepted = ", ".join(sorted(set(parameters) - {"num_classes"})) or "none"
+            raise CheckpointError(f"{source}: unknown model_options for {name}: {', '.join(map(str, unknown))} (accepted: {accepted})")
+    declared = meta.get("input_size") or [meta.get("channels", info.channels), meta.get("image_size", info.image_size)]
+    try:
+        channels, side = int(declared[0]), int(declared[-1])
+    except (TypeError, ValueError, IndexError):
+        raise CheckpointError(f"{source}: 'input_size' in its metadata must be [channels, height, width], got {str(declared)[:60]}") from None
+    if channels not in (1, 3) or not INPUT_SIDES[0] <= side <= INPUT_SIDES[1]:
+        raise CheckpointError(
+            f"{source}: input of {channels} channels x {side} pixels in its metadata; expected 1 or 3 channels and {INPUT_SIDES[0]} to {INPUT_SIDES[1]} pixels"
+        )
+    return name, list(classes), model_options, (channels, side)
+
+
+def _check_input_size(model: ExpressionModel, source: Path) -> None:
+    """One forward pass of a blank face, so that a network whose input differs from what the metadata
+    (or the registry) says fails here, naming the file, and not on the first face."""
+    blank = torch.zeros(1, model.channels, model.image_size, model.image_size)
+    was_training = model.net.training
+    model.net.eval()
+    try:
+        with torch.inference_mode():
+            model.net(blank)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{source}: the network does not take {model.channels} x {model.image_size} x {model.image_size} inputs "
+            f"({str(error).splitlines()[0][:160]}); store the right 'input_size' in its metadata"
+        ) from None
+    finally:
+        model.net.train(was_training)
 
 
 def _mixed_from_state(
@@ -227,7 +293,10 @@ def _from_name(name: str, checkpoint: Path, **options: Any) -> ExpressionModel:
     if stored and stored != name:
         raise CheckpointError(f"{checkpoint}: holds weights of model {stored!r}, not {name!r}")
     if not stored:  # bare weights: the architecture, its input and normalisation come from the registry
-        meta = {"model": name, "classes": meta.get("classes") or list(FER2013)}
+        # Bare weights of a model whose authors release checkpoints in their own class order (ResEmoteNet)
+        # are read in that order; openfer.convert writes it into a file's metadata.
+        authors = model_info(name).extras.get("authors_classes")
+        meta = {"model": name, "classes": meta.get("classes") or list(authors or FER2013)}
     return _from_state(state, meta, checkpoint, **options)
 
 
@@ -266,7 +335,8 @@ def load_model(spec: str | Path | None = None, checkpoint: str | Path | None = N
     """The one resolver from a name to a model; each file is read once.
 
     ``spec``: None or a preset (``"default"``, ``"fast"``: see :data:`PRESETS`) for the shipped model; an
-    openfer weights file (``.safetensors``) or Lightning checkpoint (``.ckpt``); an ``.onnx`` file exported
+    openfer weights file (``.safetensors``; a ``mixed_ensemble`` file of ``openfer ensemble pack`` gives an
+    :class:`openfer.ensemble.mixed.MixedEnsemble`) or Lightning checkpoint (``.ckpt``); an ``.onnx`` file exported
     by openfer (run in onnxruntime); or a registered model name (``openfer.list_models()``) with its weights
     in ``checkpoint``. ``options``: ``members`` and those of :class:`ExpressionModel` (``tta``,
     ``precision``, ``batch_size``; for ``.onnx`` files :data:`ONNX_OPTIONS`). Nothing is downloaded.

@@ -54,6 +54,9 @@ JAFFE: tuple[str, ...] = ("AN", "DI", "FE", "HA", "NE", "SA", "SU")
 #: SFEW 2.0 class folders (the EmotiW names).
 SFEW: tuple[str, ...] = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
 
+#: The order of ResEmoteNet's released checkpoints (ArnabKumarRoy02/ResEmoteNet, eval_image.py), not FER2013's.
+RESEMOTENET_AUTHORS: tuple[str, ...] = ("happy", "surprise", "sad", "anger", "disgust", "fear", "neutral")
+
 VOCABULARIES: dict[str, tuple[str, ...]] = {
     "fer2013": FER2013,
     "ferplus": FERPLUS,
@@ -63,6 +66,7 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "ckplus": CKPLUS,
     "jaffe": JAFFE,
     "sfew": SFEW,
+    "resemotenet_authors": RESEMOTENET_AUTHORS,
 }
 
 MissingPolicy = Literal["drop", "error"]

@@ -36,19 +36,47 @@ class CrossEntropy(nn.Module):
     """Cross-entropy with optional label smoothing (Szegedy et al., 2016) and class weights.
 
     ``class_weights`` (one per class) gives the class-weighted CE (WCE) used against class imbalance,
-    e.g. the inverse class frequencies normalised to mean 1 (no separate ``class_weighted_ce`` loss).
+    e.g. the inverse class frequencies normalised to mean 1 (no separate ``class_weighted_ce`` loss);
+    ``class_weights: balanced`` has :class:`~openfer.engine.module.FERModule` compute those from the training
+    split at setup (:func:`balanced_class_weights`).
     Soft targets (a float N x C tensor, e.g. FERPlus vote distributions) are accepted as well.
     """
 
-    def __init__(self, label_smoothing: float = 0.0, class_weights: list[float] | None = None) -> None:
+    def __init__(self, label_smoothing: float = 0.0, class_weights: list[float] | str | None = None) -> None:
         super().__init__()
         self.label_smoothing = label_smoothing
-        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
-        self.register_buffer("weight", weight, persistent=False)
+        self.balanced = class_weights == "balanced"
+        self.register_buffer("weight", class_weight_tensor(class_weights), persistent=False)
 
     def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
+        check_weights_set(self)
         logits = logits_of(outputs).float()
         return F.cross_entropy(logits, targets, weight=self.weight, label_smoothing=self.label_smoothing)
+
+
+def balanced_class_weights(labels: Any, num_classes: int) -> torch.Tensor:
+    """Inverse class frequencies of ``labels`` normalised to mean 1 over the classes present (absent ones: 0),
+    the ``class_weights: balanced`` of the weighted cross-entropy (FAML's WCE; reference/models.md §4.7)."""
+    counts = torch.bincount(torch.as_tensor(labels, dtype=torch.long).reshape(-1), minlength=num_classes)[:num_classes].double()
+    inverse = torch.where(counts > 0, 1.0 / counts.clamp_min(1), torch.zeros_like(counts))
+    present = counts > 0
+    if not present.any():
+        raise ConfigError("class_weights balanced: the training split holds no labels")
+    return (inverse / inverse[present].mean()).float()
+
+
+def class_weight_tensor(class_weights: list[float] | str | None) -> torch.Tensor | None:
+    """The weight buffer of a loss: given weights, or None (unweighted, or ``balanced``: set at setup)."""
+    if isinstance(class_weights, str):
+        if class_weights != "balanced":
+            raise ConfigError(f"class_weights: a list of numbers or 'balanced', got {class_weights!r}")
+        return None
+    return None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+
+
+def check_weights_set(loss: nn.Module) -> None:
+    if getattr(loss, "balanced", False) and loss.weight is None:
+        raise ConfigError("class_weights balanced: the weights come from the training split when FERModule is set up with its data")
 
 
 def class_indices(targets: torch.Tensor) -> torch.Tensor:
@@ -146,7 +174,7 @@ class FAMLMultiLoss(nn.Module):
         self,
         probabilities: dict[str, float] | None = None,
         epsilon: float = 0.1,
-        class_weights: list[float] | None = None,
+        class_weights: list[float] | str | None = None,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -161,8 +189,8 @@ class FAMLMultiLoss(nn.Module):
         self.names = list(probabilities)
         self.probabilities = torch.tensor([probabilities[n] for n in self.names], dtype=torch.float64)
         self.epsilon = epsilon
-        weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
-        self.register_buffer("weight", weight, persistent=False)
+        self.balanced = class_weights == "balanced"
+        self.register_buffer("weight", class_weight_tensor(class_weights), persistent=False)
         self.generator = torch.Generator().manual_seed(seed)
 
     def component(self, name: str, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -170,6 +198,7 @@ class FAMLMultiLoss(nn.Module):
         if name == "ce":
             return F.cross_entropy(logits, labels)
         if name == "wce":
+            check_weights_set(self)
             return F.cross_entropy(logits, labels, weight=self.weight)
         num_classes = logits.size(1)
         smoothed = torch.full_like(logits, self.epsilon / (num_classes - 1))

@@ -173,26 +173,25 @@ async def _refuse(request: Request, limit: int, status: int, detail: str, header
     raise HTTPException(status, detail, headers=headers)
 
 
-async def _read_body(request: Request, limit: int, max_upload_bytes: int) -> bytes:
-    """The request body, refused with 413 as soon as it grows past ``limit`` bytes."""
-    chunks, size = [], 0
+async def _read_body(request: Request, limit: int, max_upload_bytes: int) -> bytearray:
+    """The request body (one buffer, never a second copy), refused with 413 as soon as it grows past ``limit`` bytes."""
+    body = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
+        if len(body) + len(chunk) > limit:
             raise HTTPException(413, f"upload larger than the limit of {max_upload_bytes} bytes")
-        chunks.append(chunk)
-    if not size:
+        body += chunk
+    if not body:
         raise HTTPException(400, "empty upload (0 bytes)")
-    return b"".join(chunks)
+    return body
 
 
-async def _file_part(request: Request, body: bytes) -> tuple[bytes, str, str]:
+async def _file_part(request: Request, body: bytearray) -> tuple[bytes, str, str]:
     """(bytes, file name, content type) of the ``file`` field of a multipart body."""
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
     async def stream() -> AsyncIterator[bytes]:
-        yield body
+        yield bytes(body)
 
     try:
         form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=8).parse()
@@ -226,7 +225,7 @@ def _docs_page(schema: dict[str, Any]) -> str:
     )
 
 
-def _recognize(recognizer: Recognizer, data: bytes, name: str) -> Results:
+def _recognize(recognizer: Recognizer, data: bytes | bytearray, name: str) -> Results:
     """Decode the upload in memory with the image decoder and recognise its faces."""
     image = decode_image(data, grey=False, name=name)
     (result,) = recognizer.predict(image)

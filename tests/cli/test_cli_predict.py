@@ -80,3 +80,19 @@ def test_an_image_without_faces_is_not_an_error(tmp_path: Path, run_predict) -> 
     status, out, _ = run_predict(str(tmp_path / "plain.png"), "--output", str(tmp_path / "faces.out"), "--format", "jsonl", "--quiet")
     assert status == 0 and out == ""
     assert (tmp_path / "faces.out").read_text() == ""  # a grey square has no face: an empty result, not an error
+
+
+def test_format_without_output_streams_one_json_object_per_face_to_stdout(shared_photos: Path, tmp_path: Path, run_predict, monkeypatch) -> None:
+    import io
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    photo = str(shared_photos / "two_people.jpg")
+    status, out, err = run_predict(photo, "--format", "jsonl")
+    records = [json.loads(line) for line in out.splitlines()]  # every stdout line is one JSON object
+    assert status == 0 and len(records) >= 2 and all(r["source"] == photo and len(r["box"]) == 4 for r in records)
+    assert f"{photo}: {len(records)} faces" in err and "records on stdout" in err
+    status, out, err = run_predict(photo, "--format", "csv", "--output", "-", "--quiet")
+    table = pd.read_csv(io.StringIO(out))
+    assert status == 0 and len(table) == len(records) and {"detector_score", "label_probability"} <= set(table.columns)
+    assert list(tmp_path.iterdir()) == []  # no file named '-'

@@ -35,11 +35,17 @@ def bright_detector() -> BrightFaceDetector:
     return BrightFaceDetector()
 
 
-def tree_digest(root: Path) -> dict[str, tuple[str, int]]:
-    """``{relative path: (sha256, mtime_ns)}`` of every file under ``root`` (or of ``root`` itself)."""
+def _tree_digest(root: Path) -> dict[str, tuple[str, int]]:
     root = Path(root)
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    return {str(p.relative_to(root.parent if root.is_file() else root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in files}
+    base = root.parent if root.is_file() else root
+    return {str(p.relative_to(base)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns) for p in files}
+
+
+@pytest.fixture
+def tree_digest():
+    """``tree_digest(root)``: ``{relative path: (sha256, mtime_ns)}`` of every file under ``root`` (or of the file)."""
+    return _tree_digest
 
 
 @pytest.fixture

@@ -44,8 +44,8 @@ def write_png(path: Path, value: int, colour: bool = False) -> None:
 #        neutral happiness surprise sadness anger disgust fear contempt unknown NF
 PRIVATE_VOTES = [
     [6, 4, 0, 0, 0, 0, 0, 0, 0, 0],  # majority neutral; distribution 0.6 / 0.4
-    [0, 2, 8, 0, 0, 0, 0, 0, 0, 0],  # majority surprise; 0.2 happiness / 0.8 surprise
-    [4, 4, 0, 0, 2, 0, 0, 0, 0, 0],  # no majority (4 of 10); distribution 0.4 / 0.4 / 0.2, top vote neutral
+    [0, 2, 8, 0, 0, 0, 0, 0, 0, 0],  # majority surprise; surprise alone covers 80 %: 1.0
+    [4, 4, 0, 0, 2, 0, 0, 0, 0, 0],  # no majority (4 of 10); the tied top level covers 80 %: 0.5 / 0.5, top vote neutral
 ]
 
 
@@ -76,7 +76,7 @@ def test_ferplus_majority_and_probability_modes(ferplus: Path, tmp_path: Path) -
     assert main([*common, "--label-mode", "probability", "--output", str(tmp_path / "probability")]) == 0
     summary = json.loads((tmp_path / "probability/summary.json").read_text())
     p = torch.tensor(logits).softmax(0).double().numpy()
-    q = np.array([[0.6, 0.4, 0, 0, 0, 0, 0, 0], [0, 0.2, 0.8, 0, 0, 0, 0, 0], [0.4, 0.4, 0, 0, 0.2, 0, 0, 0]])
+    q = np.array([[0.6, 0.4, 0, 0, 0, 0, 0, 0], [0, 0, 1.0, 0, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0, 0, 0, 0]])
     assert summary["num_samples"] == 3 and summary["accuracy"] == pytest.approx(2 / 3)  # against each row's top vote
     assert summary["cross_entropy"] == pytest.approx(float(np.mean(-(q * np.log(p)).sum(1))), rel=1e-5)
     kl = np.mean([sum(qk * np.log(qk / pk) for qk, pk in zip(row, p) if qk > 0) for row in q])

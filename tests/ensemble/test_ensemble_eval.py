@@ -161,6 +161,11 @@ def test_a_packed_mixed_ensemble_loads_and_predicts_as_its_members(tiny_fer2013:
     by_eval = evaluate_ensemble(members, split, rule="weighted", weights=[2, 1]).reports["weighted"]
     np.testing.assert_allclose(evaluate(ensemble, split).probabilities, by_eval.probabilities, atol=1e-5)
     assert main(["eval", "--checkpoint", str(packed), "--root", str(tiny_fer2013)]) == 0
+    from openfer.recognize.classifiers import resolve_model
+
+    assert isinstance(resolve_model(str(packed), backend="auto"), MixedEnsemble)  # the recogniser takes it
+    with pytest.raises(ConfigError, match="mixed ensemble"):
+        resolve_model(str(packed), backend="onnx")
 
 
 def test_rule_arguments_are_checked(tiny_fer2013: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -45,7 +45,7 @@ def saved_networks(folder: Path, count: int) -> list[str]:
 
 
 def test_selection_favours_low_loss() -> None:
-    p = selection_probabilities([0.5, 1.5, 1.0])
+    p = selection_probabilities([0.5, 1.5, 1.0], temperature=1.0)
     assert p.sum() == pytest.approx(1.0)
     assert p[0] > p[2] > p[1]
     np.testing.assert_allclose(p, np.exp([-0.5, -1.5, -1.0]) / np.exp([-0.5, -1.5, -1.0]).sum())
@@ -131,3 +131,48 @@ def load_dataset_split(root: Path):
     from openfer.data import load_dataset
 
     return load_dataset("fer2013", root)["Training"]
+
+
+def test_default_temperature_clearly_favours_the_best_parents() -> None:
+    losses = [0.80, 0.85, 0.90]  # well-trained networks: close losses
+    odds = lambda p: p[0] / p[-1]  # noqa: E731
+    assert odds(selection_probabilities(losses, temperature=1.0)) == pytest.approx(np.exp(0.1))  # ~1.1: hardly a preference
+    assert odds(selection_probabilities(losses)) == pytest.approx(np.exp(0.1 / 0.05))  # T = 0.05: ~7.4
+    assert odds(selection_probabilities(losses)) > 5
+    with pytest.raises(ValueError, match="temperature"):
+        selection_probabilities(losses, temperature=0)
+
+
+def test_fga_over_generations_retrains_children_and_resumes(tmp_path: Path) -> None:
+    from openfer.ensemble.fga import STATE_FILE, run_fga
+
+    paths = saved_networks(tmp_path, 4)
+    calls: list[str] = []
+
+    def losses(population: list[str]) -> list[float]:
+        return [0.5 + 0.01 * i for i in range(len(population))]
+
+    def retrain(child: Path, fail_at: int | None = None) -> Path:
+        if fail_at is not None and len(calls) == fail_at:
+            raise RuntimeError("interrupted")
+        calls.append(child.name)
+        state, meta = read_state_dict(child)
+        trained = child.with_name(child.stem + "_trained.safetensors")
+        save_safetensors({k: v + 0.01 if v.is_floating_point() else v for k, v in state.items()}, trained, meta)
+        return trained
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run_fga(paths, tmp_path / "fga", lambda c: retrain(c, fail_at=4), generations=2, losses=losses, num_fused=3, num_selected=2)
+    assert len(calls) == 4  # generation 0's three children and one of generation 1's
+    state = run_fga(paths, tmp_path / "fga", retrain, generations=2, losses=losses, num_fused=3, num_selected=2)
+    assert len(calls) == 6  # the rerun re-trained only the two children left
+    first, second = state["generations"]
+    assert first["population"] == paths and second["population"] == first["retrained"]
+    assert all(len(set(f["parents"])) == 2 for g in state["generations"] for f in g["fused"])  # distinct parents
+    assert all(Path(p).is_file() for p in second["retrained"]) and all(g["done"] for g in state["generations"])
+    assert json.loads((tmp_path / "fga" / STATE_FILE).read_text()) == state
+    assert run_fga(paths, tmp_path / "fga", retrain, generations=2, losses=losses, num_fused=3, num_selected=2) == state
+    assert len(calls) == 6  # finished: nothing redone
+    assert load_model(second["retrained"][0]).classes == tuple(FER2013)
+    with pytest.raises(ConfigError, match="cannot feed"):
+        run_fga(paths, tmp_path / "other", retrain, generations=2, losses=losses, num_fused=1, num_selected=2)

@@ -62,3 +62,24 @@ def test_backbone_weights_reach_both_paths(tmp_path) -> None:
     model = create_model("dpsan", num_classes=8, backbone_weights=str(tmp_path / "resnet18.pth"))
     for path in (model.global_path, model.local_path):
         assert torch.equal(path.layer3[0].conv2.weight, source.layer3[0].conv2.weight)
+
+
+def test_crops_come_from_a_higher_resolution_source_when_given() -> None:
+    # The paper cuts its crops from the 640 x 490 frames: with global_size the input is the larger face, the
+    # global path sees it at global_size and the crops keep the detail of the source.
+    torch.manual_seed(0)
+    model = create_model("dpsan", num_classes=8, global_size=32).eval()
+    plain = create_model("dpsan", num_classes=8).eval()
+    plain.load_state_dict(model.state_dict())
+    source = torch.rand(2, 3, 96, 96)
+    from openfer.faces.regions import fixed_four_regions
+
+    crops = model.crop(source)
+    assert crops.shape == (2, 4, 3, 32, 32)
+    assert torch.equal(crops, cut_regions_batch(source, fixed_four_regions(96), 32))
+    small = torch.nn.functional.interpolate(source, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
+    with torch.no_grad():
+        assert torch.allclose(model(source), plain(small, crops=crops), atol=1e-5)
+        assert not torch.allclose(model(source), plain(small), atol=1e-3)  # crops from the 32 px face differ
+    with pytest.raises(ConfigError, match="global_size"):
+        create_model("dpsan", global_size=16)

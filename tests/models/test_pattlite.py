@@ -64,3 +64,21 @@ def test_a_few_steps_on_fer2013_reduce_the_loss(fer2013_batch, optimise) -> None
     images, labels = fer2013_batch(16, 224, 3)
     first, last = optimise(model, images, labels, {"cross_entropy": {}}, steps=5, lr=0.01)
     assert last < first
+
+
+def test_fine_tuning_dropout_layers_are_parameter_free_and_drop_in_training() -> None:
+    # The authors' phase 2 adds SpatialDropout2D on the patch map and Dropout before the classifier (0.2 each).
+    phase1 = create_model("pattlite", num_classes=7)
+    phase2 = create_model("pattlite", num_classes=7, dropout=0.2, spatial_dropout=0.2, head_dropout=0.2)
+    phase2.load_state_dict(phase1.state_dict())  # the phase-1 weights load unchanged
+    assert isinstance(phase2.spatial_dropout, torch.nn.Dropout2d) and phase2.head_dropout.p == 0.2
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        phase1.eval(), phase2.eval()
+        assert torch.allclose(phase1(x), phase2(x))
+        phase2.train()
+        torch.manual_seed(1)
+        first = phase2(x)
+        torch.manual_seed(2)
+        assert not torch.allclose(first, phase2(x))

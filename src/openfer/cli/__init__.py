@@ -11,7 +11,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator, Sequence
 
-from openfer.errors import OpenFERError
+from openfer.errors import OpenFERError, display_path
 
 # Modules under openfer.cli that each define ``add_parser(subparsers)``.
 COMMAND_MODULES = ("data", "train", "cv", "distill", "weights", "eval", "ensemble", "predict", "export", "serve", "models", "explain", "report")
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with _sigterm_as_exit():
             return int(args.handler(args, rest) or 0)
     except OpenFERError as error:
-        print(f"openfer: error: {error}", file=sys.stderr)
+        print(f"openfer: error: {display_path(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("openfer: interrupted", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""``openfer ensemble eval|pack``: ensembles of checkpoints with the FAML paper's voting rules (docs/evaluation.md)."""
+"""``openfer ensemble eval|pack|select``: ensembles of checkpoints with the FAML paper's voting rules (docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--storage", choices=STORAGES, default="float32", help="how weights are stored (default float32)")
     pack.add_argument("--output", required=True)
     pack.set_defaults(handler=run_pack)
+    add_select_parser(commands)
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,4 +104,57 @@ def run_pack(args: argparse.Namespace, rest: list[str]) -> int:
         classes=args.classes, storage=args.storage,
     )
     print(f"wrote {path}")
+    return 0
+
+
+def add_select_parser(commands: argparse._SubParsersAction) -> None:
+    from openfer.ensemble.selection import SELECTION_RULES
+
+    select = commands.add_parser(
+        "select",
+        help="choose an ensemble's members (and weights) on one split, then report them on another",
+        description="openfer ensemble select a.ckpt b.ckpt c.safetensors --dataset fer2013 --root R "
+        "--select-split PublicTest --report-split PrivateTest --max-members 4. Every subset up to --exhaustive-size "
+        "members is scored, greedy forward selection grows the best beyond it; ties go to fewer members, then name "
+        "order. The report split is read only after the choice is made.",
+    )
+    select.add_argument("checkpoints", nargs="+", help=".ckpt, .safetensors or .onnx files (or presets of the shipped model)")
+    select.add_argument("--dataset", default="fer2013", help="dataset name (default fer2013)")
+    select.add_argument("--root", required=True, help="dataset file or folder")
+    select.add_argument("--select-split", default="PublicTest", help="split the members are chosen on (default PublicTest)")
+    select.add_argument("--report-split", default="PrivateTest", help="split only reported (default PrivateTest)")
+    select.add_argument("--max-members", type=int, default=None, help="largest ensemble considered (default: every candidate)")
+    select.add_argument("--exhaustive-size", type=int, default=6, help="every subset up to this size is tried (default 6)")
+    select.add_argument("--rule", choices=SELECTION_RULES, default="average", help="voting rule (default average; weighted: grid-searched weights)")
+    select.add_argument("--tta", default=None, metavar="{" + ",".join(TTA_MODES) + "}", help="TTA for every candidate; default: each one's own")
+    select.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    select.add_argument("--cache", default="runs/ensemble_cache", help="folder of cached probabilities (one .npz per candidate and split)")
+    select.add_argument("--top", type=int, default=10, help="subsets listed (default 10)")
+    select.add_argument("--output", default=None, help="write the choice and the listed subsets to this JSON file")
+    select.set_defaults(handler=run_select)
+
+
+def run_select(args: argparse.Namespace, rest: list[str]) -> int:
+    import json
+    import sys
+
+    from openfer.ensemble.selection import choose_ensemble
+    from openfer.files import atomic_write
+
+    result = choose_ensemble(
+        args.checkpoints, args.dataset, args.root, args.select_split, args.report_split, args.max_members, args.rule,
+        args.tta, args.precision, args.cache, args.top, args.exhaustive_size,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    print(f"subsets ranked on {args.select_split} ({args.rule}); {args.report_split} is reported, never used to choose")
+    print(f"| members | rule | weights | {args.select_split} | {args.report_split} |")
+    print("|---|---|---|---:|---:|")
+    for selection, accuracy in zip(result.ranked, result.report_accuracy):
+        weights = "-" if selection.weights is None else ",".join(f"{w:.3f}" for w in selection.weights)
+        print(f"| {' '.join(selection.members)} | {selection.rule} | {weights} | {selection.accuracy:.4f} | {accuracy:.4f} |")
+    print("chosen:", " ".join(result.chosen.members))
+    if args.output:
+        with atomic_write(args.output, "w") as handle:
+            json.dump(result.to_dict(), handle, indent=2)
+        print(f"wrote {args.output}")
     return 0

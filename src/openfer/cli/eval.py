@@ -35,6 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--num-folds", type=int, default=10, help="with --fold: the number of folds (default 10)")
     add_scoring_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (none is drawn when stdout or stderr is not a terminal)")
     parser.add_argument(
         "--output", default=None, help="folder for summary.json, per_class.csv, confusion_matrix.png/.csv, predictions.csv, rank_distribution.csv/.md/.png"
     )
@@ -106,7 +107,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     model = load_model(args.checkpoint, **({"tta": args.tta} if args.tta is not None else {}))
     data = load_dataset(args.dataset, args.root, **dataset_options(args))
     split_name = select_split(data, args)
-    report = evaluate(model, data[split_name], batch_size=args.batch_size, dataset=args.dataset, classes=args.classes)
+    report = evaluate(model, data[split_name], batch_size=args.batch_size, dataset=args.dataset, classes=args.classes, progress=not args.quiet)
 
     table = Table(title=f"{args.checkpoint} on {args.dataset} {split_name} ({report.num_samples} faces, tta {report.tta})")
     for column in ("class", "precision", "recall", "f1", "support"):

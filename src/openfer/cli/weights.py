@@ -1,4 +1,5 @@
-"""``openfer weights pack|ensemble|fga``: package trained weights for load_model, ensembles, and FGA fusion."""
+"""``openfer weights pack|ensemble|fga|convert``: package trained weights for load_model, ensembles, FGA fusion, and
+convert the authors' released checkpoints."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from openfer.checkpoints import STORAGES
+from openfer.ensemble.fga import TEMPERATURE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +46,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fga.add_argument("--root", help="dataset file or folder (without --losses)")
     fga.add_argument("--split", default="Training", help="split to measure losses on (default Training)")
     fga.add_argument("--limit", type=int, default=2000, help="faces drawn (seeded) from the split to measure losses (default 2000)")
+    fga.add_argument("--temperature", type=float, default=TEMPERATURE, help=f"selection softmax(-loss / T) temperature (default {TEMPERATURE})")
+    fga.add_argument(
+        "--generations", type=int, default=1, help="generations of Algorithm 1 (default 1: fuse once); more need --retrain-config"
+    )
+    fga.add_argument(
+        "--retrain-config",
+        default=None,
+        help="recipe that re-trains each fused network (openfer train --config RECIPE --model.init_weights FUSED); "
+        "with it, the loop runs resumably in --output-dir (fga_state.json) and losses are measured on --split",
+    )
     fga.set_defaults(handler=run_fga)
+    convert = commands.add_parser(
+        "convert",
+        help="an authors' released checkpoint -> safetensors with openfer's keys and the authors' class order",
+        description="Rename an authors' checkpoint to openfer's model and record the class order it was trained "
+        "with, so labels map by meaning (openfer.convert).",
+    )
+    convert.add_argument("--from", dest="kind", required=True, choices=["dan-authors", "resemotenet-authors"])
+    convert.add_argument("input", help="the authors' .pth file")
+    convert.add_argument("output", help="the .safetensors file to write")
+    convert.add_argument("--classes", help="the vocabulary it was trained on where the class count leaves it open (e.g. rafdb, affectnet7)")
+    convert.set_defaults(handler=run_convert)
 
 
 def run_pack(args: argparse.Namespace, rest: list[str]) -> int:
@@ -64,7 +87,7 @@ def run_ensemble(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def run_fga(args: argparse.Namespace, rest: list[str]) -> int:
-    from openfer.ensemble.fga import fuse_checkpoints
+    from openfer.ensemble.fga import fuse_checkpoints, run_fga as run_generations
     from openfer.errors import ConfigError
 
     split = None
@@ -80,8 +103,18 @@ def run_fga(args: argparse.Namespace, rest: list[str]) -> int:
         if args.split not in data:
             raise ConfigError(f"--split: dataset {args.dataset!r} has splits {sorted(data)}")
         split = data[args.split]
+    if args.retrain_config or args.generations > 1:
+        if not args.retrain_config or split is None:
+            raise ConfigError("--generations > 1 needs --retrain-config and --root (losses are measured on --split each generation)")
+        state = run_generations(
+            args.checkpoints, args.output_dir, _retrain_with(args.retrain_config), args.generations, split=split,
+            num_fused=args.fused, num_selected=args.select, seed=args.seed, temperature=args.temperature, limit=args.limit,
+        )
+        for g, generation in enumerate(state["generations"]):
+            print(f"generation {g}: losses {', '.join(f'{v:.4f}' for v in generation['losses'])} -> {', '.join(generation['retrained'])}")
+        return 0
     record = fuse_checkpoints(
-        args.checkpoints, args.output_dir, args.losses, split, args.fused, args.select, args.seed, args.limit
+        args.checkpoints, args.output_dir, args.losses, split, args.fused, args.select, args.seed, args.limit, args.temperature
     )
     if split is not None:
         faces = min(len(split), args.limit or len(split))
@@ -89,4 +122,26 @@ def run_fga(args: argparse.Namespace, rest: list[str]) -> int:
             print(f"{path}: cross-entropy {loss:.4f} on {faces} faces of {args.dataset} {args.split}")
     for fused in record["fused"]:
         print(f"wrote {Path(args.output_dir) / fused['file']} (parents: {', '.join(fused['parents'])})")
+    return 0
+
+
+def _retrain_with(recipe: str):
+    """The ``retrain`` hook of :func:`openfer.ensemble.fga.run_fga`: ``openfer train --config RECIPE`` started from
+    the fused weights, in a run folder beside them; returns the run's best checkpoint."""
+    from openfer.engine.train import train
+
+    def retrain(fused: Path) -> Path:
+        run_dir = fused.parent / f"{fused.stem}_run"
+        resume = ["--resume", "last"] if (run_dir / "checkpoints" / "last.ckpt").is_file() else []
+        train(["--config", recipe, "--model.init_weights", str(fused), "--run_dir", str(run_dir), *resume])
+        return run_dir / "checkpoints" / "best.ckpt"
+
+    return retrain
+
+
+def run_convert(args: argparse.Namespace, rest: list[str]) -> int:
+    from openfer.convert import convert_authors_weights
+
+    path = convert_authors_weights(args.kind, args.input, args.output, classes=args.classes)
+    print(f"wrote {path}")
     return 0

@@ -141,12 +141,12 @@ class DiffusersBackend:
                  device: str = "cpu", pipeline: Any = None) -> None:
         self.folder, self.steps, self.guidance_scale, self.size, self.device = Path(folder), steps, guidance_scale, size, device
         if pipeline is None:
+            if not (self.folder / "model_index.json").is_file():
+                raise ConfigError(f"--pipeline {self.folder}: not a diffusers pipeline folder (no model_index.json)")
             try:
                 from diffusers import DiffusionPipeline
             except ImportError:
                 raise ConfigError("generation needs diffusers: pip install 'openfer[generate]'") from None
-            if not self.folder.is_dir():
-                raise ConfigError(f"--pipeline {self.folder}: no such folder (a diffusers pipeline saved locally)")
             try:
                 pipeline = DiffusionPipeline.from_pretrained(str(self.folder), local_files_only=True)
             except (OSError, ValueError) as error:

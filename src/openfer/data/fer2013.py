@@ -31,9 +31,10 @@ def find_csv(root: Path) -> Path:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
+    """The CSV as text; a UTF-8 byte-order mark (spreadsheet exports write one) is dropped."""
     if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def parse_csv(path: Path) -> dict[str, np.ndarray]:
@@ -54,6 +55,8 @@ def parse_csv(path: Path) -> dict[str, np.ndarray]:
                 raise DatasetError(f"{path}: expected header 'emotion,pixels,Usage', got {header}")
             for row_number, row in enumerate(reader, start=1):
                 where = f"{path}: row {row_number} (line {row_number + 1})"
+                if not any(field.strip() for field in row):  # a blank line (one often ends the file)
+                    continue
                 if len(row) < 3:
                     raise DatasetError(f"{where}: expected 3 fields, got {len(row)}")
                 try:

@@ -115,13 +115,15 @@ def _fer2013_csv(votes_csv: Path, given: str | Path | None) -> Path:
 def _read_votes(path: Path) -> tuple[list[str], np.ndarray]:
     """Usage (as FER2013 split names) and the N x 10 votes of ``fer2013new.csv``."""
     usage, votes = [], []
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # a byte-order mark is dropped
         reader = csv.reader(f)
         header = tuple(h.strip() for h in next(reader, []))
         if header != HEADER:
             raise DatasetError(f"{path}: expected header {','.join(HEADER)}, got {','.join(header)}")
         for row_number, row in enumerate(reader, start=1):
             where = f"{path}: row {row_number} (line {row_number + 1})"
+            if not any(field.strip() for field in row):  # a blank line (one often ends the file)
+                continue
             if len(row) != len(HEADER):
                 raise DatasetError(f"{where}: expected {len(HEADER)} fields, got {len(row)}")
             if row[0] not in _SPLIT_NAMES:
@@ -204,9 +206,11 @@ def _read_label_file(path: Path) -> tuple[list[Path], np.ndarray]:
     The face box is not used: it is the full 48 x 48 frame in every row of the FERPlus release.
     """
     paths, votes = [], []
-    with open(path, encoding="utf-8", newline="") as f:
+    with open(path, encoding="utf-8-sig", newline="") as f:  # a byte-order mark is dropped
         for row_number, row in enumerate(csv.reader(f), start=1):
             where = f"{path}: row {row_number}"
+            if not any(field.strip() for field in row):  # a blank line (one often ends the file)
+                continue
             if len(row) != 2 + len(VOTE_COLUMNS):
                 raise DatasetError(f"{where}: expected {2 + len(VOTE_COLUMNS)} fields, got {len(row)}")
             image = path.parent / row[0].strip()

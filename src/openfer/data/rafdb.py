@@ -29,7 +29,7 @@ def load_rafdb(root: str | Path, aligned: bool = True) -> Dataset:
     if image_dir is None:
         raise DatasetError(f"{base}: no image folder Image/{kind} or {kind}")
     rows: dict[str, tuple[list[Path], list[int]]] = {name: ([], []) for name in SPLITS}
-    with open(label_file, encoding="utf-8") as f:
+    with open(label_file, encoding="utf-8-sig") as f:
         for line_number, line in enumerate(f, start=1):
             if not line.strip():
                 continue

@@ -64,3 +64,31 @@ def plot_curves(metrics_csv: Path, output: Path) -> None:
     figure.tight_layout()
     with atomic_write(output) as f:
         figure.savefig(f, format="png", dpi=100)
+
+
+def cycle_ends(restart_epochs: int, t_mult: int = 1, max_epochs: int = 10**6) -> list[int]:
+    """The epochs (1-based counts) at which the warm-restart cycles of ``cosine_restarts`` end, up to ``max_epochs``:
+    ``T_0, T_0 + T_0 m, T_0 + T_0 m + T_0 m^2, ...`` for ``T_0 = restart_epochs``, ``m = t_mult``."""
+    if restart_epochs < 1 or t_mult < 1:
+        raise ValueError(f"restart_epochs and t_mult must be >= 1, got {restart_epochs} and {t_mult}")
+    ends, length, end = [], restart_epochs, restart_epochs
+    while end <= max_epochs:
+        ends.append(end)
+        length *= t_mult
+        end += length
+    return ends
+
+
+class SnapshotCheckpoint(L.Callback):
+    """Snapshot ensembles (Huang et al., 2017, "Snapshot Ensembles: Train 1, get M for free"): at the end of each
+    warm-restart cycle of ``cosine_restarts`` the weights are saved as ``checkpoints/snapshot_<K>.ckpt`` (K = 1, 2, ...),
+    the learning rate then being at its minimum. ``openfer ensemble pack`` or ``openfer weights ensemble`` packs them."""
+
+    def __init__(self, dirpath: str | Path, restart_epochs: int, t_mult: int = 1) -> None:
+        self.dirpath = Path(dirpath)
+        self.restart_epochs, self.t_mult = int(restart_epochs), int(t_mult)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        ends = cycle_ends(self.restart_epochs, self.t_mult, trainer.current_epoch + 1)
+        if ends and ends[-1] == trainer.current_epoch + 1:
+            trainer.save_checkpoint(self.dirpath / f"snapshot_{len(ends)}.ckpt")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset as TorchDataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset as TorchDataset, RandomSampler, Sampler
 
 from openfer.data import FaceSplit, load_dataset
 from openfer.imageio import to_model_input_size
@@ -48,10 +48,39 @@ class EpochShuffle(RandomSampler):
         self.generator.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0]))
 
 
+class BalancedSampler(Sampler[int]):
+    """Class-balanced sampling: ``len(labels)`` indices a training epoch, drawn with replacement with probability
+    proportional to 1 / (count of the index's class), so every class is drawn about equally often. Seeded from
+    ``(seed, epoch)`` alone, as :class:`EpochShuffle` (DAN's AffectNet recipes: ``data.sampler: balanced``)."""
+
+    def __init__(self, labels: np.ndarray, seed: int = 0) -> None:
+        labels = np.asarray(labels, dtype=np.int64)
+        counts = np.bincount(labels)
+        self.weights = torch.from_numpy(1.0 / counts[labels]) if len(labels) else torch.zeros(0, dtype=torch.float64)
+        self.seed = seed
+        self.generator = torch.Generator()
+        self.set_epoch(0)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0]))
+
+    def __iter__(self) -> Iterator[int]:
+        if not len(self.weights):
+            return iter([])
+        return iter(torch.multinomial(self.weights, len(self.weights), replacement=True, generator=self.generator).tolist())
+
+
+SAMPLERS = ("shuffle", "balanced")
+
+
 class FERDataModule(L.LightningDataModule):
     """Train/val/test loaders over the named splits of a dataset read by :func:`openfer.data.load_dataset`.
 
-    The training order is shuffled afresh each epoch from ``seed`` and the epoch number.
+    The training order is shuffled afresh each epoch from ``seed`` and the epoch number; ``sampler: balanced``
+    draws it class-balanced instead (:class:`BalancedSampler`).
     """
 
     def __init__(
@@ -70,8 +99,11 @@ class FERDataModule(L.LightningDataModule):
         limit_train: int | None = None,
         dataset_options: dict[str, Any] | None = None,
         seed: int = 0,
+        sampler: str = "shuffle",
     ) -> None:
         super().__init__()
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"data.sampler: one of {', '.join(SAMPLERS)}, got {sampler!r}")
         self.save_hyperparameters()
         self.splits: dict[str, FaceSplit] = {}
 
@@ -108,11 +140,17 @@ class FERDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,
-            sampler=EpochShuffle(dataset, hp.seed) if shuffle else None,
+            sampler=self._sampler(dataset) if shuffle else None,
             num_workers=hp.num_workers,
             drop_last=shuffle and len(dataset) > hp.batch_size,
             persistent_workers=hp.num_workers > 0,
         )
+
+    def _sampler(self, dataset: SplitDataset) -> Sampler[int]:
+        """The training order: :class:`EpochShuffle`, or :class:`BalancedSampler` with ``sampler: balanced``."""
+        if self.hparams.sampler == "balanced":
+            return BalancedSampler(dataset.split.labels, self.hparams.seed)
+        return EpochShuffle(dataset, self.hparams.seed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.hparams.train_split, shuffle=True)

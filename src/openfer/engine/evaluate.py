@@ -21,7 +21,7 @@ import numpy as np
 from openfer.data.base import FaceSplit
 from openfer.engine import metrics
 from openfer.engine.plots import plot_rank_distribution
-from openfer.errors import ConfigError
+from openfer.errors import ConfigError, DatasetError
 from openfer.files import atomic_write
 from openfer.inference import ExpressionModel
 from openfer.labels import canonical, map_probabilities, mapping
@@ -30,20 +30,25 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def predict_proba(model: ExpressionModel, split: FaceSplit, tta: str | None = None, batch_size: int = 256) -> np.ndarray:
+def predict_proba(model: ExpressionModel, split: FaceSplit, tta: str | None = None, batch_size: int = 256, progress: bool = False) -> np.ndarray:
     """Probabilities (N, len(model.classes)) for every face of ``split``, averaged over the TTA views
     (the model's own, or ``tta`` when given).
 
     Faces are read ``batch_size`` at a time, so splits decoded lazily from disk never sit in memory whole.
+    ``progress``: a progress bar on a terminal (:mod:`openfer.progress`).
     """
+    from openfer.progress import ProgressBar
+
     scorer = model
     if tta is not None:
         scorer = copy.copy(model)
         scorer.tta = tta  # the model checks the name
     out = np.zeros((len(split), len(model.classes)), dtype=np.float32)
-    for start in range(0, len(split), batch_size):
-        stop = min(start + batch_size, len(split))
-        out[start:stop] = scorer.predict_proba([split.image(i) for i in range(start, stop)])
+    with ProgressBar(f"eval {split.name}", total=len(split), enabled=progress, unit="faces") as bar:
+        for start in range(0, len(split), batch_size):
+            stop = min(start + batch_size, len(split))
+            out[start:stop] = scorer.predict_proba([split.image(i) for i in range(start, stop)])
+            bar.advance(stop - start)
     return out
 
 
@@ -288,6 +293,7 @@ def evaluate(
     batch_size: int = 256,
     dataset: str = "",
     classes: str = "all",
+    progress: bool = False,
 ) -> EvaluationReport:
     """Predict every face of ``split`` with ``model`` and score the predictions against its labels.
 
@@ -297,13 +303,16 @@ def evaluate(
     model lacks is never predicted and counts as an error, unless ``classes="shared"``: then only the classes
     both share are scored (:func:`shared_classes`: the other samples are left out, and the model's output is
     renormalised over the shared classes). Soft labels of the split (FERPlus probability mode) are scored by
-    cross-entropy and KL divergence as well.
+    cross-entropy and KL divergence as well. ``progress``: a progress bar on a terminal.
     """
     if classes not in CLASS_MODES:
         raise ConfigError(f"classes must be one of {', '.join(CLASS_MODES)}; got {classes!r}")
     split, not_scored, samples_not_scored = shared_classes(split, model.classes) if classes == "shared" else (split, (), 0)
+    if len(split) == 0:  # an accuracy over no faces would read as 0.0000 and mean nothing
+        where = f"{dataset + ' ' if dataset else ''}split {split.name!r}"
+        raise DatasetError(f"{where}: no faces to evaluate" + (" after keeping the classes shared with the model" if samples_not_scored else ""))
     tta = model.tta if tta is None else tta
-    probabilities = predict_proba(model, split, tta=tta, batch_size=batch_size)
+    probabilities = predict_proba(model, split, tta=tta, batch_size=batch_size, progress=progress)
     if tuple(model.classes) != tuple(split.classes):
         probabilities = map_probabilities(probabilities, model.classes, split.classes).astype(np.float32)
     return EvaluationReport(

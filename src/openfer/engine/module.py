@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_warn
 import numpy as np
 import torch
 from torch import nn
@@ -15,11 +17,11 @@ from openfer.engine.ema import ema_copy, swap_weights, update_ema
 from openfer.engine.mixup import MixOptions, mix_batch
 from openfer.checkpoints import load_weights
 from openfer.errors import ConfigError
-from openfer.losses import build_loss, default_loss_options, logits_of
-from openfer.models.registry import create_model, model_info
+from openfer.losses import balanced_class_weights, build_loss, default_loss_options, logits_of
+from openfer.models.registry import ModelInfo, create_model, model_info
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "radam")
-SCHEDULERS = ("none", "step", "exponential", "cosine", "cosine_restarts", "cyclic", "plateau")
+SCHEDULERS = ("none", "step", "exponential", "cosine", "cosine_restarts", "cosine_warm_cycles", "cyclic", "plateau", "two_phase")
 
 
 class FERModule(L.LightningModule):
@@ -45,6 +47,8 @@ class FERModule(L.LightningModule):
         lr: float = 0.05,
         weight_decay: float = 5e-4,
         momentum: float = 0.9,
+        nesterov: bool = False,
+        decoupled_weight_decay: bool = False,
         scheduler: str = "cosine",
         warmup_epochs: int = 0,
         scheduler_options: dict[str, Any] | None = None,
@@ -56,12 +60,19 @@ class FERModule(L.LightningModule):
         init_weights: str | None = None,
         ema_decay: float | None = None,
         mixup: dict[str, float] | None = None,
+        snapshots: bool = False,
     ) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}; available: {', '.join(OPTIMIZERS)}")
         if scheduler not in SCHEDULERS:
             raise ConfigError(f"unknown scheduler {scheduler!r}; available: {', '.join(SCHEDULERS)}")
+        if nesterov and (optimizer != "sgd" or momentum <= 0):
+            raise ConfigError("nesterov: needs optimizer 'sgd' with momentum > 0")
+        if decoupled_weight_decay and optimizer != "radam":
+            raise ConfigError("decoupled_weight_decay: only for optimizer 'radam' (adamw decays decoupled already)")
+        if snapshots and scheduler != "cosine_restarts":
+            raise ConfigError(f"snapshots: true needs scheduler cosine_restarts (a snapshot ends each cycle), not {scheduler!r}")
         if scheduler == "plateau" and warmup_epochs > 0:
             raise ConfigError("scheduler 'plateau' cannot follow a warm-up; set warmup_epochs to 0")
         self.save_hyperparameters()
@@ -70,6 +81,7 @@ class FERModule(L.LightningModule):
         self.hparams.mean = info.mean if mean is None else float(mean)
         self.hparams.std = info.std if std is None else float(std)
         self.net = create_model(model, num_classes=num_classes, **(model_options or {}))
+        warn_if_unpretrained(info, model_options, init_weights)
         if init_weights:
             # Start from trained weights (fine-tuning, a second cosine cycle); keys and shapes are checked.
             load_weights(self.net, init_weights)
@@ -91,6 +103,16 @@ class FERModule(L.LightningModule):
         # A plain tensor, not a buffer: DDP broadcasts buffers from rank 0 on every forward.
         self._confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
         self.last_confusion: torch.Tensor | None = None
+
+    def setup(self, stage: str) -> None:
+        """A loss with ``class_weights: balanced`` gets the training split's inverse class frequencies (mean 1)."""
+        balanced = [loss for loss in self.losses.values() if getattr(loss, "balanced", False)]
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if balanced and datamodule is not None and hasattr(datamodule, "splits"):
+            datamodule.setup(stage)
+            weights = balanced_class_weights(datamodule.splits[datamodule.hparams.train_split].labels, self.hparams.num_classes)
+            for loss in balanced:
+                loss.weight = weights.to(self.device)
 
     # --- inputs -------------------------------------------------------------------------------
     def prepare(self, images: torch.Tensor, train: bool) -> torch.Tensor:
@@ -193,18 +215,31 @@ class FERModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._epoch_metrics("test")
 
+    def configure_callbacks(self) -> list[L.Callback]:
+        """``snapshots: true``: a snapshot checkpoint at the end of each warm-restart cycle (snapshot ensembles)."""
+        if not self.hparams.get("snapshots"):
+            return []
+        from pathlib import Path
+
+        from openfer.engine.callbacks import SnapshotCheckpoint
+
+        best = self.trainer.checkpoint_callback
+        folder = Path(best.dirpath) if best is not None and best.dirpath else Path(self.trainer.default_root_dir) / "checkpoints"
+        options = dict(self.hparams.scheduler_options or {})
+        return [SnapshotCheckpoint(folder, options.get("restart_epochs", 10), options.get("t_mult", 1))]
+
     # --- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):
         hp = self.hparams
         params = [p for p in self.parameters() if p.requires_grad]
         if hp.optimizer == "sgd":
-            optimizer = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.momentum > 0)
+            optimizer = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, weight_decay=hp.weight_decay, nesterov=hp.nesterov)
         elif hp.optimizer == "adam":
             optimizer = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
         elif hp.optimizer == "adamw":
             optimizer = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
         else:
-            optimizer = torch.optim.RAdam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+            optimizer = torch.optim.RAdam(params, lr=hp.lr, weight_decay=hp.weight_decay, decoupled_weight_decay=hp.decoupled_weight_decay)
         scheduler = self._scheduler(optimizer)
         if scheduler is None:
             return optimizer
@@ -234,9 +269,57 @@ class FERModule(L.LightningModule):
             main = sched.CosineAnnealingLR(optimizer, T_max=max(1, total - warmup), eta_min=options.get("eta_min", 0.0))
         elif hp.scheduler == "cosine_restarts":
             main = sched.CosineAnnealingWarmRestarts(optimizer, T_0=options.get("restart_epochs", 10) * steps_per_epoch, T_mult=options.get("t_mult", 1))
+        elif hp.scheduler == "cosine_warm_cycles":
+            main = sched.LambdaLR(optimizer, WarmCosineCycles(options.get("cycle_steps", 1024), options.get("warmup_steps", 128)))
+        elif hp.scheduler == "two_phase":
+            main = sched.LambdaLR(optimizer, TwoPhase(hp.lr, steps_per_epoch, **options))
         else:
             main = sched.CyclicLR(optimizer, base_lr=options.get("base_lr", hp.lr / 10), max_lr=hp.lr, step_size_up=options.get("half_cycle_epochs", 2) * steps_per_epoch, cycle_momentum=hp.optimizer == "sgd")
         if warmup <= 0:
             return main
         ramp = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warmup)
         return sched.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
+
+
+def warn_if_unpretrained(info: ModelInfo, model_options: dict[str, Any] | None, init_weights: str | None) -> None:
+    """Warn when a model whose paper starts from pretrained weights (``ModelInfo.pretrained``) gets none."""
+    if info.pretrained and not (model_options or {}).get("backbone_weights") and not init_weights:
+        rank_zero_warn(
+            f"model {info.name!r}: its paper starts from {info.pretrained} weights, but this run trains from scratch "
+            "(neither model_options.backbone_weights nor init_weights is set); expect accuracy below the paper's"
+        )
+
+
+class WarmCosineCycles:
+    """EmoNeXt authors' scheduler (scheduler.py) as a factor of the peak lr: every ``cycle_steps`` steps a linear
+    warm-up over ``warmup_steps`` to the peak, then a cosine to 0. Like theirs, step k uses position (k + 1)
+    of its cycle (their counter is already 1 at the first step). A plain object, so checkpoints can store it."""
+
+    def __init__(self, cycle_steps: int = 1024, warmup_steps: int = 128) -> None:
+        if not 0 <= warmup_steps < cycle_steps:
+            raise ConfigError(f"cosine_warm_cycles: need 0 <= warmup_steps < cycle_steps, got {warmup_steps} and {cycle_steps}")
+        self.cycle_steps, self.warmup_steps = int(cycle_steps), int(warmup_steps)
+
+    def __call__(self, step: int) -> float:
+        position = (step + 1) % self.cycle_steps
+        if position < self.warmup_steps:
+            return position / self.warmup_steps
+        return 0.5 * (1.0 + math.cos(math.pi * (position - self.warmup_steps) / (self.cycle_steps - self.warmup_steps)))
+
+
+class TwoPhase:
+    """FAML paper §4.1 as a factor of ``lr`` per step: cosine annealing from ``lr`` over ``cosine_epochs``, then
+    ``second_lr`` decayed by ``gamma`` every ``step_epochs`` (StepLR). The paper switches "once the loss is stable"
+    without a threshold; here the switch is at a set epoch (default 40, reference/models.md §4.7)."""
+
+    def __init__(
+        self, lr: float, steps_per_epoch: int, cosine_epochs: int = 40, second_lr: float = 1e-5, step_epochs: int = 10, gamma: float = 0.1, eta_min: float = 0.0
+    ) -> None:
+        self.lr, self.second_lr, self.gamma, self.eta_min = float(lr), float(second_lr), float(gamma), float(eta_min)
+        self.switch = max(1, int(cosine_epochs * steps_per_epoch))
+        self.step_size = max(1, int(step_epochs * steps_per_epoch))
+
+    def __call__(self, step: int) -> float:
+        if step < self.switch:
+            return (self.eta_min + (self.lr - self.eta_min) * (1 + math.cos(math.pi * step / self.switch)) / 2) / self.lr
+        return self.second_lr * self.gamma ** ((step - self.switch) // self.step_size) / self.lr

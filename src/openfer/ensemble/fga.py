@@ -5,7 +5,8 @@ convolving with their averaged kernels (Eqs. 7-9), so a *fused* network takes th
 its parents' convolution weights. One FGA generation, for each fused network to produce:
 
 1. each well-trained network gets a selection probability from its training loss (lower loss, higher
-   probability: ``softmax(-loss)``, the paper leaves the formula open);
+   probability: ``softmax(-loss / T)``, the paper leaves the formula open; T = 0.05 by default, because losses
+   of well-trained networks lie close together and ``softmax(-loss)`` would make best-to-worst odds about 1.2);
 2. ``num_selected`` distinct parents are drawn by roulette wheel with those probabilities;
 3. every convolution's weights (and bias) are averaged over the parents (Eq. 9).
 
@@ -15,7 +16,8 @@ attention blocks, fusion scalars) is taken from the parent with the lowest loss.
 then re-trained (they "cannot classify directly") together with freshly initialised ones, and the
 well-trained results feed the next generation: train them with ``--model.init_weights fused_i.safetensors``.
 :func:`fuse_checkpoints` runs one generation from weights files (``openfer weights fga`` calls it), drawing
-parents by given losses or by those :func:`measure_losses` measures on a split.
+parents by given losses or by those :func:`measure_losses` measures on a split; :func:`run_fga` runs
+Algorithm 1 over several generations, re-training each fused network through a ``retrain`` hook, resumably.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -48,9 +50,15 @@ class FusedNetwork:
     probabilities: list[float]
 
 
-def selection_probabilities(losses: Sequence[float]) -> np.ndarray:
-    """Roulette-wheel probabilities from training losses: ``softmax(-loss)`` (lower loss, higher probability)."""
-    values = -np.asarray(losses, dtype=np.float64)
+#: Default temperature of the selection: loss gaps of 0.05 change the odds by e.
+TEMPERATURE = 0.05
+
+
+def selection_probabilities(losses: Sequence[float], temperature: float = TEMPERATURE) -> np.ndarray:
+    """Roulette-wheel probabilities from training losses: ``softmax(-loss / temperature)`` (lower loss, higher probability)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    values = -np.asarray(losses, dtype=np.float64) / temperature
     if values.ndim != 1 or len(values) == 0 or not np.isfinite(values).all():
         raise ValueError(f"losses must be a non-empty list of finite numbers, got {list(losses)}")
     weights = np.exp(values - values.max())
@@ -90,6 +98,7 @@ def fga_generation(
     num_fused: int,
     num_selected: int = 3,
     seed: int = 0,
+    temperature: float = TEMPERATURE,
 ) -> list[FusedNetwork]:
     """One FGA generation: ``num_fused`` networks, each fused from ``num_selected`` parents drawn by loss.
 
@@ -101,7 +110,7 @@ def fga_generation(
         raise ValueError(f"num_selected must be between 1 and {len(networks)}, got {num_selected}")
     if num_fused < 1:
         raise ValueError(f"num_fused must be at least 1, got {num_fused}")
-    probabilities = selection_probabilities(losses)
+    probabilities = selection_probabilities(losses, temperature)
     rng = np.random.default_rng(seed)
     results = []
     for _ in range(num_fused):
@@ -138,6 +147,7 @@ def fuse_checkpoints(
     num_selected: int = 3,
     seed: int = 0,
     limit: int = 2000,
+    temperature: float = TEMPERATURE,
 ) -> dict[str, Any]:
     """One FGA generation from weights files (``openfer weights fga``): ``fused_<i>.safetensors`` and ``fga.json``.
 
@@ -158,9 +168,9 @@ def fuse_checkpoints(
             raise ConfigError("fuse_checkpoints: give losses, or a split to measure each network's loss on")
         losses = measure_losses(models, split, limit, seed)
     losses = [float(loss) for loss in losses]
-    generation = fga_generation([model.net for model in models], losses, num_fused, num_selected, seed)
+    generation = fga_generation([model.net for model in models], losses, num_fused, num_selected, seed, temperature)
     output = Path(output_dir)
-    record: dict[str, Any] = {"checkpoints": checkpoints, "losses": losses, "seed": seed, "fused": []}
+    record: dict[str, Any] = {"checkpoints": checkpoints, "losses": losses, "seed": seed, "temperature": temperature, "fused": []}
     for index, fused in enumerate(generation):
         path = output / f"fused_{index}.safetensors"
         best = fused.parents[0]
@@ -171,3 +181,79 @@ def fuse_checkpoints(
     with atomic_write(output / "fga.json", "w") as handle:
         handle.write(json.dumps(record, indent=2))
     return record
+
+
+STATE_FILE = "fga_state.json"
+
+
+def run_fga(
+    checkpoints: Sequence[str | Path],
+    output_dir: str | Path,
+    retrain: Callable[[Path], str | Path],
+    generations: int = 2,
+    losses: Callable[[list[str]], Sequence[float]] | None = None,
+    split: FaceSplit | None = None,
+    num_fused: int = 3,
+    num_selected: int = 3,
+    fresh: Callable[[int, int], str | Path] | None = None,
+    num_fresh: int = 0,
+    seed: int = 0,
+    temperature: float = TEMPERATURE,
+    limit: int = 2000,
+) -> dict[str, Any]:
+    """FGA over ``generations`` generations (FAML paper, Algorithm 1), resumable.
+
+    Generation g draws parents from the population by loss (``losses(paths)``, or :func:`measure_losses` on
+    ``split``), writes ``num_fused`` fused networks to ``output_dir/generation_<g>/`` (:func:`fuse_checkpoints`),
+    re-trains each with ``retrain(fused_path) -> trained_path`` (the CLI runs ``openfer train`` with
+    ``--model.init_weights``) and adds ``num_fresh`` newly initialised networks trained by ``fresh(g, i) -> path``;
+    the re-trained and fresh networks are the next population. After every step the state is written
+    atomically to ``output_dir/fga_state.json``, so a rerun continues where the last one stopped (finished
+    generations and re-trained children are not redone). Returns the state: per generation the population,
+    its losses, the fused files with their parents and the re-trained paths.
+    """
+    from openfer.errors import ConfigError
+    from openfer.files import atomic_write
+
+    if num_fused + num_fresh < num_selected:
+        raise ConfigError(f"FGA: {num_fused} fused + {num_fresh} fresh networks cannot feed {num_selected} parents to the next generation")
+    if losses is None and split is None:
+        raise ConfigError("run_fga: give losses (a callable) or a split to measure each network's loss on")
+    output = Path(output_dir)
+    state_path = output / STATE_FILE
+    population = [str(path) for path in checkpoints]
+    state: dict[str, Any] = {"checkpoints": population, "seed": seed, "temperature": temperature, "generations": []}
+    if state_path.is_file():
+        state = json.loads(state_path.read_text())
+        if state["checkpoints"] != population:
+            raise ConfigError(f"{state_path}: a run from other checkpoints; use another output folder")
+
+    def save() -> None:
+        with atomic_write(state_path, "w") as handle:
+            handle.write(json.dumps(state, indent=2))
+
+    for g in range(generations):
+        if g < len(state["generations"]) and state["generations"][g].get("done"):
+            population = state["generations"][g]["next_population"]
+            continue
+        if g == len(state["generations"]):
+            folder = output / f"generation_{g}"
+            measured = [float(v) for v in losses(population)] if losses is not None else None
+            record = fuse_checkpoints(population, folder, measured, split, num_fused, num_selected, seed + g, limit, temperature)
+            state["generations"].append({"population": population, "losses": record["losses"], "fused": record["fused"], "retrained": [], "fresh": []})
+            save()
+        current = state["generations"][g]
+        folder = output / f"generation_{g}"
+        for fused in current["fused"][len(current["retrained"]) :]:
+            current["retrained"].append(str(retrain(folder / fused["file"])))
+            save()
+        for i in range(len(current["fresh"]), num_fresh):
+            if fresh is None:
+                raise ConfigError("run_fga: num_fresh > 0 needs a fresh(generation, index) hook")
+            current["fresh"].append(str(fresh(g, i)))
+            save()
+        current["next_population"] = current["retrained"] + current["fresh"]
+        current["done"] = True
+        population = current["next_population"]
+        save()
+    return state

@@ -142,6 +142,11 @@ class MixedEnsemble:
             members.append(member)
         self.members = members
 
+    def set_precision(self, precision: str) -> None:
+        """Every member's precision (``"fp32"``, ``"bf16"``, ``"auto"``: :meth:`ExpressionModel.set_precision`)."""
+        for member in self.members:
+            member.set_precision(precision)
+
     def member_probabilities(self, faces: Faces) -> list[np.ndarray]:
         """Each member's probabilities in its own classes, each from its own preprocessing."""
         return [member.predict_proba(faces) for member in self.members]

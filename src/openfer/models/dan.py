@@ -105,6 +105,7 @@ class DAN(nn.Module):
     head="fc",
     paper="Wen et al., Distract Your Attention: Multi-head Cross Attention Network for Facial Expression Recognition, Biomimetics 2023",
     default_losses=("cross_entropy", "affinity", "partition"),
+    pretrained="ms-celeb-1m",
 )
 def dan(num_classes: int = 7, num_heads: int = 4, in_channels: int = 3, backbone_weights: str | None = None) -> DAN:
     """DAN with ``num_heads`` cross-attention heads (19,723,733 parameters for 7 classes, K = 4)."""

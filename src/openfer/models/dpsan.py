@@ -9,6 +9,7 @@ two stacked CBAM channel attentions around a 1x1 compression (Eqs. 2-3), then GA
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from openfer.errors import ConfigError
@@ -58,6 +59,10 @@ class DPSAN(nn.Module):
     ``regions`` is ``"fixed"`` (the paper's choice), ``"quadrants"`` or ``"landmarks"`` (crops from
     :func:`openfer.faces.regions.landmark_regions` and :func:`~openfer.faces.regions.cut_regions`, passed
     as ``crops`` of shape (N, 4, C, S, S)).
+
+    ``global_size``: the side both paths run at when the input is a higher-resolution face (the paper cuts its
+    crops from the 640 x 490 CK+ frames): the whole face is resized to it for the global path, and the crops
+    are cut from the input at its own resolution, then resized to it. None: the input size (crops cut from it).
     """
 
     def __init__(
@@ -68,8 +73,12 @@ class DPSAN(nn.Module):
         fused_channels: int = 512,
         reduction: int = 16,
         backbone_weights: str | None = None,
+        global_size: int | None = None,
     ) -> None:
         super().__init__()
+        if global_size is not None and global_size < 32:
+            raise ConfigError(f"global_size must be at least 32 pixels (a ResNet-18 input), got {global_size}")
+        self.global_size = global_size
         if regions not in (*REGION_SCHEMES, "landmarks"):
             raise ConfigError(f"regions must be one of {(*REGION_SCHEMES, 'landmarks')}, got {regions!r}")
         self.regions = regions
@@ -83,16 +92,19 @@ class DPSAN(nn.Module):
         self.fc = nn.Linear(fused_channels, num_classes)
 
     def crop(self, x: torch.Tensor) -> torch.Tensor:
-        """The four region crops of a square face batch, each resized to the face size: (N, 4, C, S, S)."""
+        """The four region crops of a square face batch, cut at its resolution and each resized to the path size
+        (``global_size``, else the face size): (N, 4, C, s, s)."""
         size = x.shape[-1]
         if x.shape[-2] != size:
             raise ValueError(f"DPSAN expects square faces, got {tuple(x.shape[-2:])}")
         if self.regions not in REGION_SCHEMES:
             raise ValueError(f"regions={self.regions!r}: pass the landmark crops to forward(x, crops)")
-        return cut_regions_batch(x, REGION_SCHEMES[self.regions](size), size)
+        return cut_regions_batch(x, REGION_SCHEMES[self.regions](size), self.global_size or size)
 
     def forward(self, x: torch.Tensor, crops: torch.Tensor | None = None) -> torch.Tensor:
         crops = self.crop(x) if crops is None else crops
+        if self.global_size is not None and x.shape[-1] != self.global_size:
+            x = F.interpolate(x, size=(self.global_size, self.global_size), mode="bilinear", align_corners=False, antialias=True)
         if crops.shape[1] != NUM_REGIONS or crops.shape[-2:] != x.shape[-2:]:
             raise ValueError(f"crops must be (N, {NUM_REGIONS}, C, {x.shape[-2]}, {x.shape[-1]}), got {tuple(crops.shape)}")
         n = x.shape[0]
@@ -110,6 +122,7 @@ class DPSAN(nn.Module):
     head="fc",
     paper="Zhu et al., Facial Expression Recognition Using Dual Path Feature Fusion and Stacked Attention, Future Internet 2022",
     default_losses=("cross_entropy",),
+    pretrained="imagenet",  # the paper is silent; both ResNet-18 paths from ImageNet is the field's default
 )
 def dpsan(
     num_classes: int = 7,
@@ -118,6 +131,8 @@ def dpsan(
     fused_channels: int = 512,
     reduction: int = 16,
     backbone_weights: str | None = None,
+    global_size: int | None = None,
 ) -> DPSAN:
-    """DPSAN at 96x96 with the fixed four-region crops (the paper trains 8 classes: CK+ and FERPlus)."""
-    return DPSAN(num_classes, regions, in_channels, fused_channels, reduction, backbone_weights)
+    """DPSAN at 96x96 with the fixed four-region crops (the paper trains 8 classes: CK+ and FERPlus);
+    ``global_size``: cut the crops from a larger input face (see :class:`DPSAN`)."""
+    return DPSAN(num_classes, regions, in_channels, fused_channels, reduction, backbone_weights, global_size)

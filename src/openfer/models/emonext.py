@@ -123,7 +123,7 @@ def _emonext(size: str, num_classes: int, in_channels: int, image_size: int, dro
 
 
 # The authors' code feeds pixels in [0, 1] unnormalised.
-_DEFAULTS = {"input_size": (3, 224, 224), "mean": 0.0, "std": 1.0, "head": "head", "paper": PAPER, "default_losses": ("cross_entropy", "emonext_attention")}
+_DEFAULTS = {"input_size": (3, 224, 224), "mean": 0.0, "std": 1.0, "head": "head", "paper": PAPER, "default_losses": ("cross_entropy", "emonext_attention"), "pretrained": "imagenet-22k"}
 
 
 @register_model("emonext_tiny", **_DEFAULTS)

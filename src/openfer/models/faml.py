@@ -6,7 +6,8 @@ auxiliary convs that see parts of the face, their maps added to the main conv1 m
 one ViT-style Attention block after each of the first three residual stages. Trained with the multi-loss
 (ML, ``faml`` in :mod:`openfer.losses`). Where the paper is silent we follow docs/models/faml.md:
 the auxiliary crops are the upper half (eyes, brows) and the lower 45 % (nose, mouth) of the aligned face,
-each resized to the input size, convs initialised as copies of conv1, fusion weights initialised to 0.5;
+each convolved at its own resolution and its map added where that part lies in the main map (Fig. 1: the
+yellow and blue maps cover parts of the red one), convs initialised as copies of conv1, fusion weights 0.5;
 an attention block is a 1-layer pre-norm transformer encoder over the feature-map positions (heads = C / 64,
 MLP ratio 2, no positional embedding: the conv features already carry position).
 """
@@ -21,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from openfer.errors import ConfigError
-from openfer.faces.regions import cut_regions_batch
 from openfer.models.backbones.resnet import ResNet, resnet
 from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
@@ -84,13 +84,23 @@ class FAML(nn.Module):
         return [self.backbone.layer1, self.backbone.layer2, self.backbone.layer3, self.backbone.layer4]
 
     def fused_stem(self, x: torch.Tensor) -> torch.Tensor:
-        """FA: ``conv1(x) + sum_i w_i * aux_conv_i(crop_i(x))`` (FAML paper, Fig. 1, weighted addition)."""
+        """FA: ``conv1(x) + sum_i w_i * place_i(aux_conv_i(crop_i(x)))`` (FAML paper, Fig. 1, weighted addition).
+
+        Each crop is convolved at the input's resolution (not resized) and its map is added at the positions of
+        the main map that the crop covers: box corners are snapped to the conv stride, so aux position (r, c)
+        and main position (r + y0 / s, c + x0 / s) see the same pixels; the rest of the main map is left as it is.
+        """
         height, width = x.shape[-2:]
-        boxes = [(round(x0 * width), round(y0 * height), round(x1 * width), round(y1 * height)) for x0, y0, x1, y1 in self.aux_regions]
-        crops = cut_regions_batch(x, boxes, (height, width))
         out = self.backbone.conv1(x)
-        for index, conv in enumerate(self.aux_convs):
-            out = out + self.aux_weights[index] * conv(crops[:, index])
+        stride = self.backbone.conv1.stride[0]
+        for index, ((x0, y0, x1, y1), conv) in enumerate(zip(self.aux_regions, self.aux_convs)):
+            left, top = (round(v * size / stride) * stride for v, size in ((x0, width), (y0, height)))
+            right, bottom = max(left + stride, round(x1 * width)), max(top + stride, round(y1 * height))
+            part = conv(x[:, :, top:bottom, left:right])
+            row, col = top // stride, left // stride
+            part = part[:, :, : out.shape[2] - row, : out.shape[3] - col]
+            placed = F.pad(part, (col, out.shape[3] - col - part.shape[3], row, out.shape[2] - row - part.shape[2]))
+            out = out + self.aux_weights[index] * placed
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,6 +121,7 @@ class FAML(nn.Module):
     head="backbone.fc",
     paper="Zhou, Xie, Tian, Multi Loss-based Feature Fusion and Top Two Voting Ensemble Decision Strategy for Facial Expression Recognition in the Wild",
     default_losses=("faml",),
+    pretrained="ms-celeb-1m",
 )
 def faml(
     num_classes: int = 7,

@@ -246,6 +246,7 @@ class GCLNet(nn.Module):
     head="backbone.fc",
     paper="Chen et al., Improved Facial Expression Recognition Algorithm Based on Local Feature Enhancement and Global Information Association, Electronics 2024",
     default_losses=("cross_entropy",),
+    pretrained="imagenet",  # then its 50k-face pre-training stage; ImageNet is what the recipes can load
 )
 def gclnet(
     num_classes: int = 7,

@@ -68,6 +68,9 @@ class PAttLite(nn.Module):
     ``backbone_mode``: ``"train"`` trains the MobileNet like the rest; ``"frozen"`` freezes it, batch norm
     included (the authors' first phase); ``"frozen_bn"`` trains its convolutions but keeps its batch norm in
     inference mode with frozen affine parameters (the authors' fine-tuning phase: Keras ``training=False``).
+    ``spatial_dropout`` / ``head_dropout``: the two layers the authors add for fine-tuning (SpatialDropout2D on
+    the patch map, Dropout before the classifier; 0.2 there, with ``dropout`` 0.2); parameter-free, so the
+    phase-1 weights load unchanged. 0 (phase 1): absent.
     """
 
     def __init__(
@@ -77,6 +80,8 @@ class PAttLite(nn.Module):
         dropout: float = 0.1,
         backbone_mode: BackboneMode = "train",
         backbone_weights: str | Path | None = None,
+        spatial_dropout: float = 0.0,
+        head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if backbone_mode not in ("train", "frozen", "frozen_bn"):
@@ -94,7 +99,9 @@ class PAttLite(nn.Module):
             nn.Conv2d(width, width, 1),
             nn.ReLU(inplace=True),
         )
+        self.spatial_dropout = nn.Dropout2d(spatial_dropout)  # whole channels of the 2 x 2 map, as Keras SpatialDropout2D
         self.dropout = nn.Dropout(dropout)
+        self.head_dropout = nn.Dropout(head_dropout)
         self.pre_classification = nn.Sequential(nn.Linear(width, 32), nn.ReLU(inplace=True))
         self.pre_classification_bn = nn.BatchNorm1d(32, eps=1e-3)  # Keras BatchNormalization default eps
         self.attention = PatchAttention()
@@ -114,10 +121,10 @@ class PAttLite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         patches = self.patch_extraction(self.backbone(x))  # (N, 256, 2, 2) at 224
-        tokens = self.dropout(patches.flatten(2).transpose(1, 2))  # (N, 4, 256)
+        tokens = self.dropout(self.spatial_dropout(patches).flatten(2).transpose(1, 2))  # (N, 4, 256)
         tokens = self.pre_classification(tokens)
         tokens = self.pre_classification_bn(tokens.transpose(1, 2)).transpose(1, 2)  # BN over the 32 channels
-        return self.classification_head(self.attention(tokens).mean(dim=1))
+        return self.classification_head(self.head_dropout(self.attention(tokens).mean(dim=1)))
 
 
 @register_model(
@@ -127,6 +134,7 @@ class PAttLite(nn.Module):
     std=0.5,
     head="classification_head",
     paper="Ngwe et al., PAtt-Lite: Lightweight Patch and Attention MobileNet for Challenging Facial Expression Recognition, 2023",
+    pretrained="imagenet",
 )
 def pattlite(
     num_classes: int = 7,
@@ -134,9 +142,11 @@ def pattlite(
     dropout: float = 0.1,
     backbone_mode: BackboneMode = "train",
     backbone_weights: str | None = None,
+    spatial_dropout: float = 0.0,
+    head_dropout: float = 0.0,
 ) -> PAttLite:
     """PAtt-Lite (1,093,032 parameters for 7 classes, BN running statistics not counted).
 
     ``backbone_weights``: a user-held MobileNetV1 checkpoint in :mod:`openfer.models.backbones.mobilenet`'s layout.
     """
-    return PAttLite(num_classes, in_channels, dropout, backbone_mode, backbone_weights)
+    return PAttLite(num_classes, in_channels, dropout, backbone_mode, backbone_weights, spatial_dropout, head_dropout)

@@ -20,7 +20,8 @@ class ModelInfo:
     ``input_size`` (channels, height, width) and the ``mean``/``std`` that inputs in [0, 1] are normalised
     with; ``head``: the name of the classifier module (what a backbone checkpoint leaves out, see
     :func:`openfer.checkpoints.load_backbone_weights`; empty for an ensemble, whose members carry theirs); ``default_losses``: the losses of the model's paper,
-    used when a recipe names none; ``paper``: the source.
+    used when a recipe names none; ``paper``: the source; ``pretrained``: the weights the paper starts from
+    (``ms-celeb-1m``, ``imagenet``, ``imagenet-22k``; empty: from scratch), which training warns about when absent.
     """
 
     name: str
@@ -32,6 +33,7 @@ class ModelInfo:
     default_losses: tuple[str, ...] = ("cross_entropy",)
     paper: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    pretrained: str = ""
 
     @property
     def channels(self) -> int:
@@ -60,6 +62,7 @@ def register_model(
     head: str = "",
     default_losses: tuple[str, ...] = ("cross_entropy",),
     paper: str = "",
+    pretrained: str = "",
     **extras: Any,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a factory ``f(num_classes=..., **kwargs) -> nn.Module`` under ``name`` with its :class:`ModelInfo`."""
@@ -68,7 +71,7 @@ def register_model(
         key = name or factory.__name__
         if key in _REGISTRY:
             raise ValueError(f"model {key!r} registered twice")
-        _REGISTRY[key] = ModelInfo(key, factory, tuple(input_size), float(mean), float(std), head, tuple(default_losses), paper, dict(extras))
+        _REGISTRY[key] = ModelInfo(key, factory, tuple(input_size), float(mean), float(std), head, tuple(default_losses), paper, dict(extras), pretrained)
         return factory
 
     return decorate

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from openfer.labels import RESEMOTENET_AUTHORS
 from openfer.models.layers import SqueezeExcitation
 from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
@@ -75,6 +76,7 @@ class ResEmoteNet(nn.Module):
     std=IMAGENET_GREY_STD,
     head="fc4",
     paper="Roy et al., ResEmoteNet: Bridging Accuracy and Loss Reduction in Facial Emotion Recognition, 2024",
+    authors_classes=RESEMOTENET_AUTHORS,  # the order of the released checkpoints, used for their bare weights
 )
 def resemotenet(num_classes: int = 7, in_channels: int = 3, conv_dropout: float = 0.2, fc_dropout: float = 0.5) -> ResEmoteNet:
     """ResEmoteNet (80,238,599 parameters for 7 classes; 0.337 GMACs at 64 x 64)."""

@@ -70,8 +70,14 @@ def resolve_model(
 
 def _with_backend(model: ExpressionModel, backend: str) -> ExpressionModel:
     """``model`` on ``backend``: its precision set, or exported to ONNX once (cached by its weights file)."""
+    from openfer.ensemble.mixed import MixedEnsemble
     from openfer.export import OnnxExpressionModel
 
+    if isinstance(model, MixedEnsemble):  # members share one file, which the ONNX cache keys on: torch only
+        if backend == "onnx":
+            raise ConfigError("a mixed ensemble (openfer ensemble pack) runs with backend 'torch', 'torch-bf16' or 'auto'")
+        model.set_precision("bf16" if backend == "torch-bf16" or (backend == "auto" and native_bf16()) else "fp32")
+        return model
     if isinstance(model, OnnxExpressionModel):
         if backend in ("torch", "torch-bf16"):
             raise ConfigError(f"{model.path}: an ONNX file runs only with backend 'onnx' or 'auto'")

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
@@ -18,7 +18,7 @@ import pandas as pd
 
 from openfer.errors import ConfigError, ImageError
 from openfer.files import PendingFile, atomic_path
-from openfer.imageio import write_image  # noqa: F401  (re-exported: the annotated-image writer)
+from openfer.imageio import display_path, write_image  # noqa: F401  (write_image re-exported: the annotated-image writer)
 from openfer.recognize.results import FACE_COLUMNS, record_of
 
 if TYPE_CHECKING:
@@ -95,11 +95,11 @@ def check_output_file(path: str | Path, argument: str) -> None:
     """Raise :class:`ConfigError` unless ``path`` can become a file: not a folder, not below a file."""
     path = Path(path)
     if path.is_dir():
-        raise ConfigError(f"{argument} {path} is a folder; give a file name such as {path / 'faces.csv'}")
+        raise ConfigError(f"{argument} {display_path(path)} is a folder; give a file name such as {display_path(path / 'faces.csv')}")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise ConfigError(f"{argument} {path}: {parent} is a file, not a folder")
+                raise ConfigError(f"{argument} {display_path(path)}: {display_path(parent)} is a file, not a folder")
             break
 
 
@@ -109,7 +109,8 @@ def check_output_folder(path: str | Path, argument: str) -> None:
     for folder in (path, *path.parents):
         if folder.exists():
             if not folder.is_dir():
-                raise ConfigError(f"{argument} {path}: {folder} is a file, not a folder" if folder != path else f"{argument} {path} is a file, not a folder")
+                where = "" if folder == path else f": {display_path(folder)}"
+                raise ConfigError(f"{argument} {display_path(path)}{where} is a file, not a folder")
             break
 
 

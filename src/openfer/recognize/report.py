@@ -14,6 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from openfer.files import atomic_write
+from openfer.imageio import display_path
 from openfer.progress import ProgressBar
 from openfer.recognize.outputs import RecordWriter, VideoWriter, check_output_folder, plot_timeline
 from openfer.recognize.results import Results, to_dataframe
@@ -30,8 +31,8 @@ class Report:
     ``save_dir``: annotated images and videos, under the sources' names (made unique within the run).
     ``summary_dir``: ``summary.csv`` (a row per video) and ``<video>.timeline.png`` (names made unique).
     ``stride``: the frame stride of the run (sets the annotated videos' frame rate). ``verbose``: 0 prints
-    nothing; 1 names each unreadable source and ends with a tally on stderr, prints a line per video and
-    shows a progress bar on a terminal; 2 also a line per image.
+    nothing; 1 names each unreadable source and ends with a tally on stderr, and prints a line per video;
+    2 also a line per image and, on a terminal, a progress bar (``openfer predict`` without ``--quiet``).
     """
 
     def __init__(
@@ -67,7 +68,7 @@ class Report:
         self._records_closed = False
         self._names: dict[str, str] = {}
         self._sampled: dict[str, list[tuple[int, float | None]]] = {}
-        self._progress = ProgressBar("predict", enabled=verbose >= 1 and self._messages is None, unit="images/frames")
+        self._progress = ProgressBar("predict", enabled=verbose >= 2 and self._messages is None, unit="images/frames")
 
     def __repr__(self) -> str:
         return f"Report({len(self.read)} sources read, {self.faces} faces, {len(self.failed)} failed, {len(self.files)} files)"
@@ -92,7 +93,7 @@ class Report:
             self.records.write(result)
         if result.kind == "image":
             faces = ", ".join(f"{label} {row.max():.2f}" for label, row in zip(result.labels, result.probabilities))
-            self._say(2, f"{result.source}: {len(result)} faces{': ' + faces if faces else ''}")
+            self._say(2, f"{display_path(result.source)}: {len(result)} faces{': ' + faces if faces else ''}")
             if self.save_dir is not None:
                 suffix = Path(result.name).suffix.lower()
                 self.files.append(result.save(self._unique_path(self.save_dir, result.name, suffix if suffix in ANNOTATED_IMAGE_SUFFIXES else ".png")))
@@ -179,7 +180,7 @@ class Report:
     def _video_line(self, source: str, frames: int) -> str:
         row = None if self.summary is None else self.summary[self.summary["source"] == source]
         if row is None or row.empty:
-            return f"{source}: {frames} frames, no faces"
+            return f"{display_path(source)}: {frames} frames, no faces"
         row = row.iloc[0]
         shares = ", ".join(f"{c} {row[f'share_{c}']:.0%}" for c in self.classes if row[f"share_{c}"] > 0)
-        return f"{source}: {frames} frames, {int(row['frames_with_faces'])} with faces; dominant {row['dominant']} ({shares})"
+        return f"{display_path(source)}: {frames} frames, {int(row['frames_with_faces'])} with faces; dominant {row['dominant']} ({shares})"

@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence, Union
 
-import cv2
-import numpy as np
+# FFmpeg's own log lines (corrupt packets, missing references) would reach the user's terminal; openfer
+# reports unreadable videos itself. OpenCV reads this when its FFmpeg backend starts, so set it first.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
-from openfer.errors import ConfigError, ImageError
-from openfer.imageio import IMAGE_EXTENSIONS, read_image, to_channels
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from openfer.errors import ConfigError, ImageError, display_path
+from openfer.imageio import IMAGE_EXTENSIONS, check_regular_file, read_image, to_channels
 
 #: File extensions (lower case) read as videos.
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -90,12 +94,12 @@ def iter_frames(source: Source | Sequence[Source], stride: int = 1) -> Iterator[
     elif any(char in text for char in "*?["):
         matches = sorted(glob.glob(text, recursive=True))
         if not matches:
-            yield Frame(text, text, error=f"{text}: no file matches this pattern")
+            yield Frame(text, text, error=f"{display_path(text)}: no file matches this pattern")
         for match in matches:
             if Path(match).is_file():
                 yield from file_frames(Path(match), Path(match).name, stride)
     else:
-        yield Frame(text, path.name, error=f"{text}: no such file or folder")
+        yield Frame(text, path.name, error=f"{display_path(text)}: no such file or folder")
 
 
 def _array_frame(image: np.ndarray) -> Frame:
@@ -117,20 +121,24 @@ def _folder_frames(folder: Path, stride: int) -> Iterator[Frame | Skipped]:
             found = True
             yield from file_frames(path, path.relative_to(folder).as_posix(), stride)
     if not found:
-        yield Frame(str(folder), folder.name, error=f"{folder}: no image or video files in this folder")
+        yield Frame(str(folder), folder.name, error=f"{display_path(folder)}: no image or video files in this folder")
 
 
 def file_frames(path: Path, name: str, stride: int = 1) -> Iterator[Frame]:
-    """The frames of one file: a video by its extension, else an image."""
-    if is_video_file(path):
-        yield from video_frames(path, name, stride)
-        return
+    """The frames of one file: a video by its extension, else an image. Only regular files are read (a
+    FIFO or a device gives an error frame at once); images are capped in size (:func:`read_image`)."""
+    video = is_video_file(path)
     try:
-        image = read_image(path, grey=False)
+        image = None if video else read_image(path, grey=False)
+        if video:
+            check_regular_file(path, max_bytes=None, what="video file")
     except ImageError as error:
-        yield Frame(str(path), name, error=str(error))
+        yield Frame(str(path), name, kind="video" if video else "image", error=str(error))
         return
-    yield Frame(str(path), name, image=image)
+    if video:
+        yield from video_frames(path, name, stride)
+    else:
+        yield Frame(str(path), name, image=image)
 
 
 def video_frames(path: Path, name: str, stride: int = 1) -> Iterator[Frame]:
@@ -138,9 +146,10 @@ def video_frames(path: Path, name: str, stride: int = 1) -> Iterator[Frame]:
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
-            yield Frame(str(path), name, kind="video", error=f"{path}: cannot open as a video (unsupported or corrupt)")
+            yield Frame(str(path), name, kind="video", error=f"{display_path(path)}: cannot open as a video (unsupported or corrupt)")
             return
         fps = capture.get(cv2.CAP_PROP_FPS) or None
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         count = 0
         index = 0
         while capture.grab():
@@ -153,7 +162,12 @@ def video_frames(path: Path, name: str, stride: int = 1) -> Iterator[Frame]:
                 yield Frame(str(path), name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), index, seconds, fps, "video")
             index += 1
         if count == 0:
-            yield Frame(str(path), name, kind="video", error=f"{path}: no frame could be decoded (empty or corrupt video)")
+            yield Frame(str(path), name, kind="video", error=f"{display_path(path)}: no frame could be decoded (empty or corrupt video)")
+        elif declared and index + max(2, declared // 100) < declared:  # containers' counts may be off by a frame or two
+            yield Frame(
+                str(path), name, frame=index, kind="video",
+                error=f"{display_path(path)}: read partly: decoding stopped after {index} of its {declared} frames (corrupt or truncated)",
+            )
     finally:
         capture.release()
 
