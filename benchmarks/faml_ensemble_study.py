@@ -29,6 +29,7 @@ import numpy as np
 import openfer
 from openfer.data import load_dataset
 from openfer.engine.metrics import rank_distribution
+from openfer.errors import OpenFERError
 from openfer.ensemble.mixed import combine_logits, member_logits
 from openfer.ensemble.selection import cached_probabilities
 from openfer.inference import TTA_MODES
@@ -80,8 +81,13 @@ def main() -> None:
     labels = {split: data[split].labels for split in SPLITS}
     probabilities: dict[str, dict[str, np.ndarray]] = {split: {} for split in SPLITS}
     seconds: dict[str, float] = {}
+    skipped: dict[str, str] = {}
     for candidate in args.candidates:
-        model, source, member = load_candidate(candidate, args.tta, args.precision)
+        try:
+            model, source, member = load_candidate(candidate, args.tta, args.precision)
+        except OpenFERError as error:  # reported in the output, not hidden: the study runs on what loads
+            skipped[candidate] = str(error)
+            continue
         start = time.perf_counter()
         for split in SPLITS:
             probabilities[split][candidate] = cached_probabilities(
@@ -90,7 +96,7 @@ def main() -> None:
         seconds[candidate] = time.perf_counter() - start
         print(f"scored {candidate} ({seconds[candidate]:.0f} s, 0 when cached)", file=sys.stderr, flush=True)
 
-    order = list(args.candidates)
+    order = [c for c in args.candidates if c not in skipped]
     if args.order == "publictest":  # chosen on PublicTest only; ties keep the given order
         order.sort(key=lambda c: -accuracy(probabilities["PublicTest"][c], labels["PublicTest"]))
 
@@ -98,6 +104,8 @@ def main() -> None:
     print(f"# FAML ensemble study on FER2013 — {datetime.date.today()} — {cpu_name()} ({bf16_note()}) — "
           f"tta {args.tta}, {args.precision}")
     print("command: python benchmarks/faml_ensemble_study.py " + " ".join(sys.argv[1:]))
+    for candidate, reason in skipped.items():
+        print(f"skipped {candidate}: {reason}")
     print()
     print("## Members (order: " + ("as given" if args.order == "given" else "best PublicTest first") + ")")
     print("| # | member | PublicTest | PrivateTest |")

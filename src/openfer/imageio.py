@@ -10,11 +10,16 @@ helpers that the readers, the engine and the recogniser share.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
 import struct
+import sys
+import tempfile
+import threading
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -151,11 +156,41 @@ def _decode(data: bytes) -> np.ndarray | None:
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     try:
-        return cv2.imdecode(np.frombuffer(data, np.uint8), _DECODE_FLAGS)
+        with _codec_warnings_held():
+            return cv2.imdecode(np.frombuffer(data, np.uint8), _DECODE_FLAGS)
     except cv2.error:
         return None
     finally:
         cv2.utils.logging.setLogLevel(level)
+
+
+#: Lines that the codecs inside OpenCV print to stderr themselves (``libpng warning: iCCP: ...``,
+#: libtiff's ``TIFFReadDirectory: Warning, ...``), which no OpenCV setting turns off.
+_CODEC_NOISE = (b"libpng warning:", b"libpng error:", b"TIFFReadDirectory", b"TIFFFetchNormalTag", b"Corrupt JPEG data", b"Premature end of JPEG")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _codec_warnings_held() -> Iterator[None]:
+    """While decoding, file descriptor 2 goes to a temporary file; afterwards every line in it that is not a
+    codec's own warning is written back to stderr (so other threads' messages are delayed, never lost)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable stderr (a service without one): nothing to hold
+        yield
+        return
+    with _STDERR_LOCK, tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(keepends=True) if not line.startswith(_CODEC_NOISE)]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def _check_pixels(name: str, width: int, height: int) -> None:

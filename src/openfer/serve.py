@@ -11,14 +11,25 @@ are full; an admitted body is read as a stream and refused with 413 as soon as i
 limit (at once when its Content-Length says so). So at most ``max_concurrency + max_queue`` bodies of
 at most ``max_upload_bytes`` each are held at a time. ``GET /docs`` is a small local page listing the
 endpoints (no script from a CDN); the OpenAPI schema is at ``/openapi.json``.
+
+``GET /`` is a page to try the service in a browser (one self-contained file, works offline): upload an
+image or turn on the webcam, and see each face's box, label and class probabilities drawn over it.
+``POST /predict?session=ID`` tracks faces across the frames of one client (the page's webcam): the
+answer's ``track`` ids then stay with a person from frame to frame. At most ``max_sessions`` are kept;
+one idle for ``session_idle_seconds`` is forgotten, and when all are taken the least recently used goes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import html
+import re
+import threading
+import time
+from collections import OrderedDict
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, NoReturn
+from importlib import resources
+from typing import Any, AsyncIterator, Callable, NoReturn
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +39,7 @@ from openfer.errors import ConfigError, ImageError
 from openfer.imageio import decode_image
 from openfer.recognize.recognizer import Recognizer
 from openfer.recognize.results import Results
+from openfer.recognize.tracking import FaceTracker
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Room for the multipart boundaries and part headers around the image itself.
@@ -70,6 +82,42 @@ class _Limiter:
             yield
 
 
+#: A session id: letters, digits, ``-`` and ``_``, at most 64 characters.
+SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class _Session:
+    """One client's face tracker and frame counter; ``lock`` keeps its frames in order."""
+
+    def __init__(self, tracker: FaceTracker, now: float) -> None:
+        self.tracker, self.frames, self.used = tracker, 0, now
+        self.lock = threading.Lock()
+
+
+class _Sessions:
+    """At most ``capacity`` sessions by id; idle ones expire, the least recently used goes when full."""
+
+    def __init__(self, make_tracker: Callable[[], FaceTracker], capacity: int, idle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.make_tracker, self.capacity, self.idle_seconds, self.clock = make_tracker, capacity, idle_seconds, clock
+        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, session_id: str) -> _Session:
+        with self._lock:
+            now = self.clock()
+            for key in [k for k, v in self._sessions.items() if now - v.used > self.idle_seconds]:
+                del self._sessions[key]
+            session = self._sessions.pop(session_id, None) or _Session(self.make_tracker(), now)
+            while len(self._sessions) >= self.capacity:
+                self._sessions.popitem(last=False)
+            session.used = now
+            self._sessions[session_id] = session
+            return session
+
+
 def check_options(max_upload_bytes: int, max_concurrency: int, max_queue: int, port: int | None = None) -> None:
     """Raise :class:`ConfigError` naming the first option of the service that is out of range."""
     if max_upload_bytes < 1:
@@ -88,8 +136,12 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     max_concurrency: int = 1,
     max_queue: int = 4,
+    max_sessions: int = 64,
+    session_idle_seconds: float = 120.0,
 ) -> FastAPI:
     """The FastAPI app around ``recognizer`` (default: ``Recognizer()``, the shipped model).
+
+    ``max_sessions``, ``session_idle_seconds``: the tracking sessions kept (``POST /predict?session=ID``).
 
     ``max_concurrency`` above 1 runs the recogniser from several threads at once; the ONNX and PyTorch
     models allow that, OpenCV's Haar cascade is not documented as thread-safe.
@@ -99,6 +151,9 @@ def create_app(
     check_options(max_upload_bytes, max_concurrency, max_queue)
     recognizer = recognizer or Recognizer()
     limiter = _Limiter(max_concurrency, max_queue)
+    if max_sessions < 1 or not session_idle_seconds > 0:
+        raise ConfigError(f"need max_sessions >= 1 and session_idle_seconds > 0; got {max_sessions}, {session_idle_seconds}")
+    sessions = _Sessions(recognizer.new_tracker, max_sessions, session_idle_seconds)
     app = FastAPI(title="openfer", version=__version__, description="Facial expression recognition.", docs_url=None, redoc_url=None)
 
     @app.get("/health")
@@ -113,14 +168,23 @@ def create_app(
             "max_upload_bytes": max_upload_bytes,
         }
 
+    @app.get("/", include_in_schema=False)
+    def page() -> HTMLResponse:
+        """The page to try the service: upload an image or use the webcam (everything inline, nothing from the network)."""
+        return HTMLResponse(resources.files("openfer").joinpath("serve_page.html").read_text(encoding="utf-8"))
+
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         """A local page listing the endpoints (Swagger UI would load its scripts from a CDN)."""
         return HTMLResponse(_docs_page(app.openapi()))
 
     @app.post("/predict")
-    async def predict(request: Request) -> dict[str, Any]:
-        """Every face in the uploaded image: box [x, y, w, h], detector_score, label, label_probability and class probabilities."""
+    async def predict(request: Request, session: str | None = None) -> dict[str, Any]:
+        """Every face in the uploaded image: track, box [x, y, w, h], detector_score, label, label_probability, class
+        probabilities and their track-smoothed values. ``session``: an id of the client's choice (letters, digits,
+        - and _) under which its frames are tracked, so that track ids follow faces across frames."""
+        if session is not None and not SESSION_PATTERN.fullmatch(session):
+            raise HTTPException(422, "session must be 1 to 64 letters, digits, '-' or '_'")
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         multipart = content_type == "multipart/form-data"
         limit = max_upload_bytes + (_MULTIPART_OVERHEAD if multipart else 0)
@@ -142,12 +206,15 @@ def create_app(
                     raise HTTPException(413, f"image larger than the limit of {max_upload_bytes} bytes")
             async with limiter.work():
                 try:
-                    result = await run_in_threadpool(_recognize, recognizer, body, name)
+                    result = await run_in_threadpool(_recognize, recognizer, body, name, None if session is None else sessions.get(session))
                 except ImageError as error:
                     raise HTTPException(400, str(error)) from None
         height, width = result.image.shape[:2]
         faces = result.to_records(include_source=False)
-        return {"source": name, "width": width, "height": height, "classes": list(result.classes), "faces": faces}
+        answer = {"source": name, "width": width, "height": height, "classes": list(result.classes), "faces": faces}
+        if session is not None:
+            answer["session"], answer["frame"] = session, result.frame
+        return answer
 
     return app
 
@@ -225,8 +292,14 @@ def _docs_page(schema: dict[str, Any]) -> str:
     )
 
 
-def _recognize(recognizer: Recognizer, data: bytes | bytearray, name: str) -> Results:
-    """Decode the upload in memory with the image decoder and recognise its faces."""
+def _recognize(recognizer: Recognizer, data: bytes | bytearray, name: str, session: _Session | None = None) -> Results:
+    """Decode the upload in memory with the image decoder and recognise its faces; with a session, track
+    them as the session's next frame."""
     image = decode_image(data, grey=False, name=name)
     (result,) = recognizer.predict(image)
+    if session is not None:
+        with session.lock:
+            result.source, result.kind, result.frame = "session", "webcam", session.frames
+            session.frames += 1
+            session.tracker.update(result)
     return result

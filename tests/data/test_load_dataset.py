@@ -11,7 +11,7 @@ from openfer.errors import ConfigError
 
 
 def test_every_reader_is_registered() -> None:
-    assert list_datasets() == ["affectnet", "ckplus", "fer2013", "ferplus", "folder", "jaffe", "rafdb", "sfew"]
+    assert list_datasets() == ["affectnet", "ckplus", "fer2013", "ferplus", "folder", "hdf5", "jaffe", "rafdb", "sfew"]
 
 
 def test_unknown_dataset_and_option(tmp_path: Path) -> None:

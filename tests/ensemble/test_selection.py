@@ -52,7 +52,7 @@ def test_exhaustive_then_greedy_beyond_the_size():
     assert sum(1 for s in greedy if s.how == "exhaustive") == 4 + 6
 
 
-def test_selection_never_reads_the_report_labels():
+def test_selection_never_reads_the_report_labels(monkeypatch):
     events: list[str] = []
 
     class Sentinel:
@@ -77,12 +77,8 @@ def test_selection_never_reads_the_report_labels():
         events.append("selected")
         return ranked
 
-    selection_module_select = selection.select_members
-    try:
-        selection.select_members = recording
-        result = select_then_report(candidates(), LABELS, candidates(), Sentinel(), max_members=2, top=3)
-    finally:
-        selection.select_members = selection_module_select
+    monkeypatch.setattr(selection, "select_members", recording)
+    result = select_then_report(candidates(), LABELS, candidates(), Sentinel(), max_members=2, top=3)
     assert events[0] == "selected" and "report labels read" in events[1:]
     # The choice is the same whatever the report split holds.
     other = select_then_report(candidates(), LABELS, {k: v[::-1] for k, v in candidates().items()}, LABELS, max_members=2, top=3)

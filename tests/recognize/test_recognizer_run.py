@@ -43,7 +43,8 @@ def test_run_writes_the_files_the_cli_writes_for_the_same_sources(
     assert capsys.readouterr().out == printed_by_cli
     written_by_cli, written = files_under(cli), files_under(python)
     assert sorted(written) == sorted(written_by_cli) == sorted(p.relative_to(python).as_posix() for p in report.files)
-    assert set(written) == {"faces.csv", "annotated/good.jpg", "annotated/short_hamilton_clip.mp4", "summary/summary.csv", "summary/short_hamilton_clip.timeline.png"}
+    assert set(written) == {"faces.csv", "annotated/good.jpg", "annotated/short_hamilton_clip.mp4", "summary/summary.csv",
+                            "summary/tracks.csv", "summary/segments.csv", "summary/short_hamilton_clip.timeline.png"}
     for name, data in written.items():
         if not name.endswith(".mp4"):  # an MP4 container records when it was written
             assert data == written_by_cli[name], name

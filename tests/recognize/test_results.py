@@ -56,7 +56,8 @@ def test_error_results_have_no_faces_and_cannot_be_drawn() -> None:
 
 def test_dataframe_has_one_row_per_face_and_one_column_per_class() -> None:
     table = to_dataframe([make_result(), Results("bad.jpg", CLASSES, error="x"), make_result(frame=3, labels=(0,), source="v.mp4")])
-    assert list(table.columns) == ["source", "frame", "time", "x", "y", "w", "h", "detector_score", "label", "label_probability", *CLASSES]
+    smooth = [f"smooth_{c}" for c in CLASSES]
+    assert list(table.columns) == ["source", "frame", "time", "track", "x", "y", "w", "h", "detector_score", "label", "label_probability", *CLASSES, *smooth]
     assert (table["label_probability"] == table[list(CLASSES)].max(axis=1)).all()
     assert len(table) == 3 and table.attrs["classes"] == list(CLASSES)
     assert table["frame"].isna().tolist() == [True, True, False] and table["time"].iloc[2] == pytest.approx(0.3)
@@ -129,7 +130,8 @@ def test_to_json_is_the_records_of_the_jsonl_file(tmp_path: Path) -> None:
 def test_one_schema_for_the_table_the_csv_and_the_records(tmp_path: Path) -> None:
     result = make_result(frame=2, source="v.mp4")
     table = result.to_df()
-    assert tuple(table.columns[: len(FACE_COLUMNS)]) == FACE_COLUMNS and list(table.columns[len(FACE_COLUMNS):]) == list(CLASSES)
+    assert tuple(table.columns[: len(FACE_COLUMNS)]) == FACE_COLUMNS
+    assert list(table.columns[len(FACE_COLUMNS):]) == [*CLASSES, *(f"smooth_{c}" for c in CLASSES)]
     with RecordWriter(tmp_path / "faces.csv", CLASSES) as writer:
         writer.write(result)
     written = pd.read_csv(tmp_path / "faces.csv")
@@ -138,7 +140,7 @@ def test_one_schema_for_the_table_the_csv_and_the_records(tmp_path: Path) -> Non
     (record, _) = result.to_records()
     row = table.iloc[0]
     assert record["box"] == row[["x", "y", "w", "h"]].tolist() and record["probabilities"] == row[list(CLASSES)].to_dict()
-    assert set(result.to_records(include_source=False)[0]) == {"box", "detector_score", "label", "label_probability", "probabilities"}
+    assert set(result.to_records(include_source=False)[0]) == {"track", "box", "detector_score", "label", "label_probability", "probabilities", "smoothed"}
 
 
 def test_the_accessor_reads_class_columns_summaries_and_timelines(tmp_path: Path) -> None:

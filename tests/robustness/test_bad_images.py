@@ -126,3 +126,25 @@ def test_names_with_control_characters_are_printed_escaped(random_model_file: Pa
     with pytest.raises(ImageError) as caught:
         read_image(hostile, grey=True)
     assert "\n" not in str(caught.value) and "\\x1b" in str(caught.value)
+
+
+def noisy_png() -> bytes:
+    """An 8 x 8 PNG with a too-short iCCP chunk and a tEXt chunk with a wrong CRC: libpng warns about both."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    data = cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes()
+    bad_crc = struct.pack(">I", 4) + b"tEXt" + b"a\x00bc" + b"\0\0\0\0"
+    return data[:33] + chunk(b"iCCP", b"bad\x00\x00" + zlib.compress(b"not a profile" * 10)) + bad_crc + data[33:]
+
+
+def test_libpng_warnings_do_not_reach_the_terminal(capfd) -> None:
+    assert decode_image(noisy_png(), grey=True).shape == (8, 8)
+    out, err = capfd.readouterr()
+    assert "libpng" not in out + err
+    import os
+
+    os.write(2, b"a line of our own\n")  # stderr still works afterwards
+    assert capfd.readouterr().err == "a line of our own\n"

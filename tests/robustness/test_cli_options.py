@@ -67,7 +67,7 @@ def test_output_naming_a_folder_is_refused(photo: Path, random_model_file: Path,
 def test_output_in_a_missing_folder_creates_it(photo: Path, random_model_file: Path, tmp_path: Path, capsys) -> None:
     output = tmp_path / "new" / "deeper" / "faces.csv"
     assert predict(photo, random_model_file, "--output", str(output)) == 0
-    assert output.read_text().startswith("source,frame,time,x,y,w,h,detector_score,label,label_probability,")
+    assert output.read_text().startswith("source,frame,time,track,x,y,w,h,detector_score,label,label_probability,")
 
 
 def test_output_below_a_file_is_refused(photo: Path, tmp_path: Path) -> None:

@@ -21,13 +21,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="recognise expressions in images, folders, videos or a webcam",
         description=(
             "Find every face and its expression. PATH: an image, a video, a folder (searched recursively), "
-            "a glob, or a webcam index such as 0. Exit status 0: all sources read; 1: some could not be "
+            "a glob, a stream URL (rtsp://, http://...), or a webcam index such as 0. Faces in videos are tracked. Exit status 0: all sources read; 1: some could not be "
             "read (each is named, the rest are processed); 2: none could be read, or a usage error."
         ),
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="images, videos, folders, globs or webcam indices")
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="images, videos, folders, globs, stream URLs or webcam indices")
     add_recognizer_arguments(parser)
     parser.add_argument("--stride", type=int, default=1, help="use every k-th frame of videos and webcams")
+    parser.add_argument("--fps", type=float, help="use at most this many frames per second of video time (instead of --stride)")
+    parser.add_argument("--boxes", type=Path, metavar="CSV", help="face boxes to use instead of the detector: columns source, frame, x, y, w, h (frame empty for images)")
+    parser.add_argument("--smoothing", default="ema:0.6", help="smoothing of each face track's probabilities: ema:A, window:N or none (default ema:0.6)")
+    parser.add_argument("--no-track", action="store_true", help="do not track faces across frames (each face is a track of its own)")
     parser.add_argument("--batch-size", type=int, default=64, help="faces classified together")
     parser.add_argument("--output", help="write one record per face to this CSV or JSON-lines file; '-' streams them to stdout")
     parser.add_argument(
@@ -51,7 +55,8 @@ def add_recognizer_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: torch-bf16 on CPUs with native bf16 (AMX/AVX512-BF16), else onnxruntime when installed, else torch",
     )
-    parser.add_argument("--detector", default="auto", choices=list_detectors(), help="face detector (auto: YuNet when installed, else Haar)")
+    parser.add_argument("--detector", default="auto", choices=[*list_detectors(), "none"],
+                        help="face detector (auto: YuNet when installed, else Haar; none: each image is one face crop)")
     parser.add_argument("--margin", type=float, default=0.1, help="margin around each face box, as a fraction of its side")
     parser.add_argument("--no-align", action="store_true", help="do not turn faces upright by their eye landmarks")
 
@@ -73,7 +78,11 @@ def recognizer_from_args(args: argparse.Namespace, **options: Any) -> Any:
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
-    recognizer = recognizer_from_args(args, batch_size=args.batch_size)
+    from openfer.errors import ConfigError
+
+    if args.fps is not None and args.stride != 1:
+        raise ConfigError("give --stride or --fps, not both")
+    recognizer = recognizer_from_args(args, batch_size=args.batch_size, smoothing=args.smoothing, track=not args.no_track)
     output = "-" if args.output is None and args.format is not None else args.output
     report = recognizer.run(
         args.paths,
@@ -82,6 +91,8 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         args.save_annotated,
         args.summary_dir,
         stride=args.stride,
+        fps=args.fps,
+        boxes=args.boxes,
         show=not args.no_show,
         verbose=1 if args.quiet else 2,
     )

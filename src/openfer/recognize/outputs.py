@@ -19,7 +19,7 @@ import pandas as pd
 from openfer.errors import ConfigError, ImageError
 from openfer.files import PendingFile, atomic_path
 from openfer.imageio import display_path, write_image  # noqa: F401  (write_image re-exported: the annotated-image writer)
-from openfer.recognize.results import FACE_COLUMNS, record_of
+from openfer.recognize.results import FACE_COLUMNS, record_of, smooth_columns
 
 if TYPE_CHECKING:
     from openfer.recognize.results import Results
@@ -36,9 +36,9 @@ class RecordWriter:
     """Streams one record per face to a CSV or JSON-lines file, renamed into place on a clean close;
     ``path`` ``"-"`` streams them to standard output instead (flushed after each image or frame).
 
-    CSV columns: :data:`~openfer.recognize.results.FACE_COLUMNS`, then one column per class. JSON lines:
-    ``{"source", "frame", "time", "box": [x, y, w, h], "detector_score", "label", "label_probability",
-    "probabilities": {class: p}}``.
+    CSV columns: :data:`~openfer.recognize.results.FACE_COLUMNS`, one column per class, then one
+    ``smooth_<class>`` column per class. JSON lines: ``{"source", "frame", "time", "track", "box": [x, y, w, h],
+    "detector_score", "label", "label_probability", "probabilities": {class: p}, "smoothed": {class: p}}``.
     """
 
     def __init__(self, path: str | Path, classes: Sequence[str], format: str | None = None) -> None:
@@ -56,7 +56,7 @@ class RecordWriter:
             self._file = open(self._target.temporary, "w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._file) if self.format == "csv" else None
         if self._csv is not None:
-            self._csv.writerow([*FACE_COLUMNS, *self.classes])
+            self._csv.writerow([*FACE_COLUMNS, *self.classes, *smooth_columns(self.classes)])
         self.count = 0
 
     @property

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
-from openfer.errors import ConfigError
+from openfer.errors import ConfigError, DatasetError
 from openfer.faces.align import face_crop
 from openfer.faces.detection import Detection, FaceDetector, create_detector
 from openfer.recognize.classifiers import FaceClassifier, ModelSpec, resolve_model
 from openfer.recognize.report import Report
 from openfer.recognize.results import Results, to_dataframe
-from openfer.recognize.sources import Frame, Skipped, Source, iter_frames, webcam_index
+from openfer.recognize.sources import Frame, Skipped, Source, is_stream_url, iter_frames, webcam_index
+from openfer.recognize.tracking import DEFAULT_SMOOTHING, FaceTracker, parse_smoothing
+
+#: User-given face boxes: a CSV path, a DataFrame with columns source, frame, x, y, w, h (frame empty for
+#: images), or a dict from a source (or a ``(source, frame)`` pair) to a list of ``[x, y, w, h]``.
+Boxes = Union[str, Path, pd.DataFrame, Mapping[Any, Sequence[Sequence[float]]]]
 
 
 #: The largest face-crop margin: a crop then spans five face widths.
@@ -32,7 +39,12 @@ class Recognizer:
     ``detector``: a :class:`~openfer.faces.FaceDetector` or a name from ``openfer.faces.list_detectors()``.
     Each face is cut as a square of ``max(w, h) * (1 + 2 * margin)`` around its box, turned upright by
     the eyes when the detector gives landmarks and ``align`` is set. Faces of up to ``max_frames``
-    images or frames are classified together in batches of about ``batch_size``.
+    images or frames are classified together in batches of about ``batch_size``. ``detector="none"``
+    takes each image as one face crop (the whole image is the box, no margin).
+
+    Faces in video and webcam frames are tracked (:class:`~openfer.recognize.tracking.FaceTracker`):
+    each gets a track id and ``smoothing`` (``"ema:A"``, ``"window:N"`` or ``"none"``) of its track's
+    probabilities; ``track=False`` makes every face a track of its own.
 
     >>> recognizer = Recognizer()
     >>> for result in recognizer.predict("photos/"):
@@ -51,16 +63,27 @@ class Recognizer:
         align: bool = True,
         batch_size: int = 64,
         max_frames: int = 16,
+        smoothing: str | None = DEFAULT_SMOOTHING,
+        track: bool = True,
     ) -> None:
         if not 0 <= margin <= MAX_MARGIN:
             raise ConfigError(f"margin must be between 0 and {MAX_MARGIN} (a fraction of the face box's side added on each side); got {margin:g}")
         if batch_size < 1 or max_frames < 1:
             raise ConfigError(f"Recognizer: need batch_size >= 1 and max_frames >= 1; got {batch_size}, {max_frames}")
         self.model: FaceClassifier = resolve_model(model, checkpoint=checkpoint, backend=backend)
-        self.detector = create_detector(detector)
-        self.margin, self.align = margin, align
+        self.detector = WholeImage() if detector == "none" else create_detector(detector)
+        self.margin, self.align = (0.0 if detector == "none" else margin), align
+        parse_smoothing(smoothing)
+        self.smoothing, self.track = smoothing, track
+        #: Seconds spent in tracking (association, cut detection, smoothing) by the last :meth:`predict`.
+        self.tracking_seconds = 0.0
         self.batch_size, self.max_frames = batch_size, max_frames
         self.skipped: list[str] = []
+        # What builds this recogniser again in another process (a Ray worker, engine="ray").
+        self.options: dict[str, Any] = dict(
+            model=model, detector=detector, checkpoint=checkpoint, backend=backend, margin=margin, align=align,
+            batch_size=batch_size, max_frames=max_frames, smoothing=smoothing, track=track,
+        )
 
     def __repr__(self) -> str:
         return f"Recognizer(model={self.model!r}, detector={self.detector!r}, margin={self.margin}, align={self.align})"
@@ -69,8 +92,16 @@ class Recognizer:
     def classes(self) -> tuple[str, ...]:
         return tuple(self.model.classes)
 
-    def predict(self, source: Source | Sequence[Source], stride: int = 1) -> Iterator[Results]:
+    def new_tracker(self) -> FaceTracker:
+        """A face tracker with this recogniser's smoothing (one per stream of frames, e.g. a service session)."""
+        return FaceTracker(self.smoothing)
+
+    def predict(self, source: Source | Sequence[Source], stride: int = 1, *, fps: float | None = None, boxes: Boxes | None = None) -> Iterator[Results]:
         """A :class:`Results` per image or per ``stride``-th video/webcam frame, in order, as they are ready.
+
+        ``fps``: sample videos, streams and webcams by time instead, at most ``fps`` frames per second of
+        the video's own clock. ``boxes``: face boxes given by the user (see :data:`Boxes`); the detector
+        is then not run, and frames without a given box have no faces.
 
         ``source``: an RGB array, an image or video path, a folder (searched recursively), a glob, a
         webcam index, or a list of these. Unreadable files give results with ``error`` set; files in
@@ -78,21 +109,42 @@ class Recognizer:
         the same call (a video listed twice, a file both listed and inside a listed folder) is a source of
         its own each time: its later results have ``source`` ``PATH#2``, ``PATH#3`` and so on.
         """
+        given = None if boxes is None else GivenBoxes(boxes)
+        tracker = self.new_tracker() if self.track else None
+        self.tracking_seconds = 0.0
+        for result in self._predict(source, stride, fps, given):
+            if tracker is not None and result.ok:
+                start = time.perf_counter()
+                tracker.update(result)
+                self.tracking_seconds += time.perf_counter() - start
+            yield result
+
+    def _predict(self, source: Source | Sequence[Source], stride: int, fps: float | None, given: GivenBoxes | None) -> Iterator[Results]:
         self.skipped = []
+        occurrences = _Occurrences()
+
+        def labelled() -> Iterator[Frame]:
+            for frame in iter_frames(source, stride, fps=fps):
+                if isinstance(frame, Skipped):
+                    self.skipped.append(frame.source)
+                    continue
+                frame.source = occurrences.label(frame)
+                yield frame
+
+        yield from self.predict_frames(labelled(), given)
+
+    def predict_frames(self, frames: Iterable[Frame], given: GivenBoxes | None = None) -> Iterator[Results]:
+        """A :class:`Results` per :class:`Frame`, in order: faces detected (or ``given``) per frame and
+        classified in batches across frames; the step under :meth:`predict`, also run by each Ray worker."""
         pending: list[tuple[Frame, list[Detection], list[np.ndarray]]] = []
         faces = 0
-        occurrences = _Occurrences()
-        for frame in iter_frames(source, stride):
-            if isinstance(frame, Skipped):
-                self.skipped.append(frame.source)
-                continue
-            frame.source = occurrences.label(frame)
+        for frame in frames:
             if frame.error is not None:
                 yield from self._classify(pending)
                 pending, faces = [], 0
                 yield Results(frame.source, self.classes, name=frame.name, kind=frame.kind, error=frame.error)
                 continue
-            detections = self.detector.detect(frame.image)
+            detections = self.detector.detect(frame.image) if given is None else given.detections(frame)
             crops = [face_crop(frame.image, d, self.margin, self.align) for d in detections]
             pending.append((frame, detections, crops))
             faces += len(crops)
@@ -101,9 +153,9 @@ class Recognizer:
                 pending, faces = [], 0
         yield from self._classify(pending)
 
-    def __call__(self, source: Source | Sequence[Source], stride: int = 1) -> list[Results]:
+    def __call__(self, source: Source | Sequence[Source], stride: int = 1, *, fps: float | None = None, boxes: Boxes | None = None) -> list[Results]:
         """All results of :meth:`predict` as a list (holds every image: use ``predict`` for long videos)."""
-        return list(self.predict(source, stride))
+        return list(self.predict(source, stride, fps=fps, boxes=boxes))
 
     def run(
         self,
@@ -114,29 +166,52 @@ class Recognizer:
         summary_dir: str | Path | None = None,
         *,
         stride: int = 1,
+        fps: float | None = None,
+        boxes: Boxes | None = None,
         show: bool = False,
         verbose: int = 1,
+        engine: str = "local",
+        ray_address: str | None = None,
+        partitions: str | Path | None = None,
+        workers: int | None = None,
     ) -> Report:
         """What ``openfer predict`` does, in one call: write every output and return the :class:`Report`.
 
         ``output``: a face-records file, CSV or JSON lines (``format``, default from the suffix, else csv);
-        ``save_dir``: annotated images and videos; ``summary_dir``: ``summary.csv`` and a timeline PNG per
-        video. ``show``: a live window for webcam sources. ``verbose``: see :class:`Report`. On an error
+        ``save_dir``: annotated images and videos; ``summary_dir``: ``summary.csv``, ``tracks.csv``,
+        ``segments.csv`` and a timeline PNG per video. ``stride``, ``fps``, ``boxes``: see :meth:`predict`.
+        Memory stays flat on long videos: records are streamed, only a few numbers per sampled frame are kept. ``show``: a live window for webcam sources. ``verbose``: see :class:`Report`. On an error
         no output is left half-written; Ctrl-C on a webcam stops it and keeps what was written.
         ``report.exit_status`` is 0 when every source was read, 1 when some were not, 2 when none were.
+        ``engine="ray"``: run on a Ray cluster (``ray_address``; ``workers`` actors) with Parquet partitions
+        in ``partitions`` (default ``OUTPUT.parts``), resumable (:mod:`openfer.recognize.distributed`).
         """
         from openfer.recognize.live import display_problem, show_live
 
         if stride < 1:
             raise ConfigError(f"stride must be >= 1, got {stride}")
         listed = list(sources) if isinstance(sources, (list, tuple)) else [sources]
-        webcam = any(webcam_index(source) is not None for source in listed)
+        webcam = any(webcam_index(source) is not None or is_stream_url(source) for source in listed)
         show = show and webcam
         problem = display_problem() if show else None
         if problem:
             raise ConfigError(f"live window: {problem}; pass --no-show (show=False) and an output file to keep the results")
+        if engine not in ("local", "ray"):
+            raise ConfigError(f"engine must be 'local' or 'ray'; got {engine!r}")
         report = Report(self.classes, output, format, save_dir, summary_dir, stride=stride, verbose=verbose)
-        results = self.predict(listed, stride)
+        if engine == "ray":
+            from openfer.recognize.distributed import run_on_ray, require_ray
+
+            require_ray()
+            if fps is not None or boxes is not None or webcam:
+                report.close(commit=False)
+                raise ConfigError("the ray engine reads files at a frame stride: fps, boxes and webcams/streams need engine='local'")
+            if partitions is None and (output is None or str(output) == "-"):
+                report.close(commit=False)
+                raise ConfigError("the ray engine keeps its Parquet partitions in a folder: give partitions (--partitions DIR) or an output file")
+            folder = partitions if partitions is not None else f"{output}.parts"
+            return run_on_ray(self, listed, report, folder, stride=stride, address=ray_address, workers=workers)
+        results = self.predict(listed, stride, fps=fps, boxes=boxes)
         if show:
             results = show_live(results)
         try:
@@ -154,9 +229,9 @@ class Recognizer:
         report.skipped = list(self.skipped)
         return report.finish()
 
-    def to_dataframe(self, source: Source | Sequence[Source], stride: int = 1) -> pd.DataFrame:
+    def to_dataframe(self, source: Source | Sequence[Source], stride: int = 1, *, fps: float | None = None, boxes: Boxes | None = None) -> pd.DataFrame:
         """One row per face (see :func:`openfer.recognize.to_dataframe`); images are not kept."""
-        return to_dataframe(self._drop_images(self.predict(source, stride)))
+        return to_dataframe(self._drop_images(self.predict(source, stride, fps=fps, boxes=boxes)))
 
     @staticmethod
     def _drop_images(results: Iterator[Results]) -> Iterator[Results]:
@@ -204,3 +279,67 @@ class _Occurrences:
             self._label = frame.source if count == 1 else f"{frame.source}#{count}"
         self._path, self._index = frame.source, frame.frame
         return self._label
+
+
+class WholeImage(FaceDetector):
+    """``detector="none"``: the input is already a face crop, so the whole image is its one face box."""
+
+    name = "none"
+
+    def _detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        height, width = image_rgb.shape[:2]
+        return [Detection((0, 0, width, height), 1.0)]
+
+
+class GivenBoxes:
+    """Face boxes given by the user, looked up per frame by source path (or file name) and frame index."""
+
+    COLUMNS = ("source", "frame", "x", "y", "w", "h")
+
+    def __init__(self, boxes: Boxes) -> None:
+        self.table: dict[tuple[str, int | None], list[tuple[int, int, int, int]]] = {}
+        if isinstance(boxes, Mapping):
+            for key, rows in boxes.items():
+                source, frame = key if isinstance(key, tuple) else (key, None)
+                for row in rows:
+                    if len(row) != 4:
+                        raise ConfigError(f"boxes[{key!r}]: each box is [x, y, w, h]; got {list(row)!r}")
+                    self._add(str(source), frame, row, f"boxes[{key!r}]")
+            return
+        where = "boxes"
+        if isinstance(boxes, (str, Path)):
+            where = str(boxes)
+            try:
+                boxes = pd.read_csv(boxes)
+            except (OSError, ValueError) as error:
+                raise DatasetError(f"{where}: cannot read the boxes CSV ({error})") from None
+        if not isinstance(boxes, pd.DataFrame):
+            raise ConfigError(f"boxes must be a CSV path, a DataFrame or a dict; got {type(boxes).__name__}")
+        missing = [c for c in self.COLUMNS if c not in boxes.columns]
+        if missing:
+            raise DatasetError(f"{where}: missing columns {missing}; expected {', '.join(self.COLUMNS)} (frame empty for images)")
+        for number, row in enumerate(boxes[list(self.COLUMNS)].itertuples(index=False), start=2):
+            self._add(str(row.source), row.frame, (row.x, row.y, row.w, row.h), f"{where} row {number}")
+
+    def _add(self, source: str, frame: Any, box: Sequence[Any], where: str) -> None:
+        try:
+            values = tuple(float(v) for v in box)
+            frame = None if frame is None or pd.isna(frame) else int(frame)
+        except (TypeError, ValueError):
+            raise DatasetError(f"{where}: frame and x, y, w, h must be numbers; got {frame!r}, {list(box)!r}") from None
+        if not all(np.isfinite(values)) or values[2] <= 0 or values[3] <= 0:
+            raise DatasetError(f"{where}: need finite x, y and w, h > 0; got {list(box)!r}")
+        self.table.setdefault((os.path.normpath(source), frame), []).append(tuple(round(v) for v in values))
+
+    def detections(self, frame: Frame) -> list[Detection]:
+        """The given boxes of this image or video frame, clipped to it (score 1.0)."""
+        path = frame.source.split("#")[0] if "#" in frame.source and not Path(frame.source).exists() else frame.source
+        keys = [os.path.normpath(path), os.path.normpath(frame.name), Path(path).name]
+        rows = next((self.table[(key, frame.frame)] for key in keys if (key, frame.frame) in self.table), [])
+        height, width = frame.image.shape[:2]
+        found = []
+        for x, y, w, h in rows:
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+            if x1 > x0 and y1 > y0:
+                found.append(Detection((x0, y0, x1 - x0, y1 - y0), 1.0))
+        return found

@@ -1,23 +1,28 @@
 """What a recognition run writes and tells, fed one result at a time (:meth:`Recognizer.run`, ``openfer predict``).
 
 The outputs: face records (CSV or JSON lines, to a file or streamed to stdout), annotated images and MP4s
-of the sampled video frames, and for videos ``summary.csv`` (one row per video) and a probability-over-time
-PNG per video. A run that fails part-way, or reads no source at all, leaves none of its files behind.
+of the sampled video frames, and for videos ``summary.csv`` (one row per video), ``tracks.csv`` (one row
+per face track), ``segments.csv`` (one row per expression segment of a track) and a probability-over-time
+PNG per video. Memory does not grow with the faces: records are streamed out, and a video keeps only its
+per-frame mean probabilities (8 bytes per class and sampled frame) and one open segment per live track. A run that fails part-way, or reads no source at all, leaves none of its files behind.
 """
 
 from __future__ import annotations
 
 import sys
+from array import array
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from openfer.files import atomic_write
 from openfer.imageio import display_path
 from openfer.progress import ProgressBar
 from openfer.recognize.outputs import RecordWriter, VideoWriter, check_output_folder, plot_timeline
-from openfer.recognize.results import Results, to_dataframe
+from openfer.recognize.results import Results
+from openfer.recognize.tracking import SegmentBuilder, track_summaries
 
 #: Suffixes an annotated image keeps; other images are written as PNG.
 ANNOTATED_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -61,13 +66,15 @@ class Report:
         self.frames: dict[str, int] = {}
         self.files: list[Path] = []
         self.summary: pd.DataFrame | None = None
-        self._video_results: list[Results] = []
+        self.tracks: pd.DataFrame | None = None
+        self.segments: pd.DataFrame | None = None
+        self._per_frame: dict[str, array] = {}  # per video: (frame, time, mean probability per class) per sampled frame
+        self._segments = SegmentBuilder()
         self._used_paths: set[Path] = set()
         self._video_writer: VideoWriter | None = None
         self._video_source = ""
         self._records_closed = False
         self._names: dict[str, str] = {}
-        self._sampled: dict[str, list[tuple[int, float | None]]] = {}
         self._progress = ProgressBar("predict", enabled=verbose >= 2 and self._messages is None, unit="images/frames")
 
     def __repr__(self) -> str:
@@ -100,11 +107,13 @@ class Report:
             return
         self.frames[result.source] = self.frames.get(result.source, 0) + 1
         self._names.setdefault(result.source, result.name)
-        self._sampled.setdefault(result.source, []).append((result.frame, result.time))
+        means = result.probabilities.mean(0) if len(result) else np.full(len(self.classes), np.nan)
+        frame_time = np.nan if result.time is None else result.time
+        self._per_frame.setdefault(result.source, array("d")).extend([result.frame, frame_time, *means.tolist()])
+        self._segments.add_result(result)
         if self.save_dir is not None:
             self._write_frame(result)
         result.image = None
-        self._video_results.append(result)
 
     def close(self, commit: bool = True) -> None:
         """Close the open files: renamed into place when ``commit``, else deleted."""
@@ -122,19 +131,23 @@ class Report:
         When no source could be read, nothing is kept: the records file is deleted and no summary is
         written (:attr:`exit_status` is 2)."""
         self.close(commit=bool(self.read))
-        if self._video_results:
-            table = to_dataframe(self._video_results)
+        if self._per_frame:
+            table, sampled = self._frame_table()
             summary = table.fer.video_summary()
             self.summary = summary.assign(frames=summary["source"].map(self.frames).astype("int64"))
+            self._segments.close_all()
+            self.segments = self._segments.table()
+            self.tracks = track_summaries(self.segments, self.classes)
             if self.summary_dir is not None:
                 self.summary_dir.mkdir(parents=True, exist_ok=True)
-                path = self.summary_dir / "summary.csv"
-                with atomic_write(path, "w", newline="") as handle:
-                    self.summary.to_csv(handle, index=False)
-                self.files.append(path)
+                for file_name, frame in (("summary.csv", self.summary), ("tracks.csv", self.tracks), ("segments.csv", self.segments)):
+                    path = self.summary_dir / file_name
+                    with atomic_write(path, "w", newline="") as handle:
+                        frame.to_csv(handle, index=False)
+                    self.files.append(path)
                 for source in self.summary["source"]:
                     timeline = self._unique_path(self.summary_dir, Path(self._names[source]).with_suffix("").name, ".timeline.png")
-                    self.files.append(plot_timeline(table, source, timeline, self.classes, self._sampled[source]))
+                    self.files.append(plot_timeline(table, source, timeline, self.classes, sampled[source]))
         for source, count in self.frames.items():
             self._say(1, self._video_line(source, count))
         parts = [f"{len(self.read)} sources read ({self.faces} faces)", f"{len(self.failed)} failed"]
@@ -146,6 +159,24 @@ class Report:
             parts.append("records on stdout" if self.records.to_stdout else f"records in {self.records.path}")
         self._say(1, "openfer: " + ", ".join(parts), sys.stderr)
         return self
+
+    def _frame_table(self) -> tuple[pd.DataFrame, dict[str, list[tuple[int, float | None]]]]:
+        """The per-frame mean probabilities of the frames with faces as a ``df.fer`` table (one row per
+        frame), and every sampled ``(frame, time)`` per video."""
+        width = 2 + len(self.classes)
+        parts, sampled = [], {}
+        for source, values in self._per_frame.items():
+            rows = np.frombuffer(values, dtype=np.float64).reshape(-1, width)
+            sampled[source] = [(int(f), None if np.isnan(t) else float(t)) for f, t in rows[:, :2]]
+            faces = rows[~np.isnan(rows[:, 2])] if len(self.classes) else rows[:0]
+            part = pd.DataFrame(faces[:, 2:], columns=list(self.classes))
+            part.insert(0, "time", faces[:, 1])
+            part.insert(0, "frame", pd.array(faces[:, 0].astype(np.int64), dtype="Int64"))
+            part.insert(0, "source", source)
+            parts.append(part)
+        table = pd.concat(parts, ignore_index=True)
+        table.attrs["classes"] = list(self.classes)
+        return table, sampled
 
     def _say(self, level: int, line: str, stream=None) -> None:
         if self.verbose >= level:

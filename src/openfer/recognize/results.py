@@ -8,6 +8,7 @@ JSON-lines records (:mod:`openfer.recognize.outputs`) and of the faces the HTTP 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -18,14 +19,24 @@ import pandas as pd
 from openfer.faces.detection import Detection
 from openfer.imageio import write_image
 
-#: Columns of a face record, in order; one probability column per class follows them. ``detector_score``
-#: is the face detector's confidence that the box holds a face (its own scale: YuNet 0..1, Haar a count of
-#: neighbours); ``label_probability`` is the classifier's probability of ``label``, the top class.
-FACE_COLUMNS = ("source", "frame", "time", "x", "y", "w", "h", "detector_score", "label", "label_probability")
+#: Columns of a face record, in order; one probability column per class follows them, then one smoothed
+#: probability per class (``smooth_<class>``, see :func:`smooth_columns`). ``track`` is the face's track id
+#: within its source (:mod:`openfer.recognize.tracking`; each face of an image is a track of its own).
+#: ``detector_score`` is the face detector's confidence that the box holds a face (its own scale: YuNet
+#: 0..1, Haar a count of neighbours); ``label_probability`` is the classifier's probability of ``label``,
+#: the top class of the raw probabilities.
+FACE_COLUMNS = ("source", "frame", "time", "track", "x", "y", "w", "h", "detector_score", "label", "label_probability")
 #: The columns that say where the face was found (left out of the service's per-image answer).
 SOURCE_COLUMNS = FACE_COLUMNS[:3]
 #: The face box ``x, y, w, h`` in pixels (one ``box`` list in JSON records).
-BOX_COLUMNS = FACE_COLUMNS[3:7]
+BOX_COLUMNS = FACE_COLUMNS[4:8]
+#: Prefix of the smoothed-probability columns.
+SMOOTH_PREFIX = "smooth_"
+
+
+def smooth_columns(classes: Sequence[str]) -> list[str]:
+    """The smoothed-probability column of each class, in class order."""
+    return [SMOOTH_PREFIX + name for name in classes]
 
 # One colour (RGB) per class index, repeated when there are more classes.
 _PALETTE = ((230, 25, 75), (60, 180, 75), (145, 30, 180), (255, 200, 25), (0, 130, 200), (245, 130, 48), (128, 128, 128), (70, 240, 240))
@@ -35,7 +46,10 @@ class Results:
     """The faces and expressions found in one image or video frame.
 
     ``boxes`` (N, 4) ``x, y, w, h`` in pixels, ``scores`` (N,) detector scores, ``probabilities``
-    (N, len(classes)), ``labels`` the most probable class of each face. ``frame`` and ``time`` (seconds)
+    (N, len(classes)), ``labels`` the most probable class of each face; ``tracks`` (N,) track ids and
+    ``smoothed`` (N, len(classes)) the track-smoothed probabilities (set by a
+    :class:`~openfer.recognize.tracking.FaceTracker`; untracked, each face is its own track and smoothed
+    equals raw). ``frame`` and ``time`` (seconds)
     are set for video and webcam frames, ``fps`` for video files. A file that could not be read gives a result with ``error``
     set and no faces; a readable image without faces gives an empty result.
     """
@@ -63,6 +77,8 @@ class Results:
         if probabilities is None:
             probabilities = np.zeros((len(detections), len(self.classes)), dtype=np.float32)
         self.probabilities = np.asarray(probabilities, dtype=np.float32).reshape(len(detections), len(self.classes))
+        self.tracks = np.arange(1, len(detections) + 1, dtype=np.int64)
+        self.smoothed = self.probabilities.copy()
 
     @property
     def labels(self) -> list[str]:
@@ -85,12 +101,14 @@ class Results:
             index = slice(int(index) % len(self), int(index) % len(self) + 1)
         elif not isinstance(index, slice):
             raise TypeError(f"Results indices are integers or slices, not {type(index).__name__}")
-        picked = range(len(self))[index]
+        picked = list(range(len(self))[index])
         detections = [Detection(tuple(self.boxes[i].tolist()), float(self.scores[i]), self.landmarks[i]) for i in picked]
-        return Results(
-            self.source, self.classes, detections, self.probabilities[list(picked)], image=self.image, name=self.name,
+        part = Results(
+            self.source, self.classes, detections, self.probabilities[picked], image=self.image, name=self.name,
             frame=self.frame, time=self.time, fps=self.fps, kind=self.kind, error=self.error,
         )
+        part.tracks, part.smoothed = self.tracks[picked], self.smoothed[picked]
+        return part
 
     def __repr__(self) -> str:
         where = f" frame {self.frame}" if self.frame is not None else ""
@@ -124,16 +142,18 @@ class Results:
         return write_image(path, self.plot())
 
     def rows(self) -> list[tuple[Any, ...]]:
-        """One tuple per face: the values of :data:`FACE_COLUMNS`, then one probability per class."""
+        """One tuple per face: the values of :data:`FACE_COLUMNS`, one probability per class, then one
+        smoothed probability per class."""
         time = None if self.time is None else round(self.time, 4)
         return [
-            (self.source, self.frame, time, *(int(v) for v in box), round(float(score), 4), label, round(float(row.max()), 6), *(round(float(p), 6) for p in row))
-            for box, score, label, row in zip(self.boxes, self.scores, self.labels, self.probabilities)
+            (self.source, self.frame, time, int(track), *(int(v) for v in box), round(float(score), 4), label, round(float(row.max()), 6),
+             *(round(float(p), 6) for p in row), *(round(float(p), 6) for p in smooth))
+            for track, box, score, label, row, smooth in zip(self.tracks, self.boxes, self.scores, self.labels, self.probabilities, self.smoothed)
         ]
 
     def to_records(self, include_source: bool = True) -> list[dict[str, Any]]:
-        """One dict per face: source, frame, time, box [x, y, w, h], detector_score, label, label_probability,
-        probabilities {class: p}.
+        """One dict per face: source, frame, time, track, box [x, y, w, h], detector_score, label,
+        label_probability, probabilities {class: p}, smoothed {class: p}.
 
         ``include_source=False`` leaves out source, frame and time (the HTTP service answers per image).
         """
@@ -152,10 +172,13 @@ def record_of(row: Sequence[Any], classes: Sequence[str], include_source: bool =
     """A face row (:meth:`Results.rows`) as a JSON record: the box as one list, the probabilities as one dict."""
     values = dict(zip(FACE_COLUMNS, row))
     record = {name: values[name] for name in SOURCE_COLUMNS} if include_source else {}
+    record["track"] = values["track"]
     record["box"] = [values[name] for name in BOX_COLUMNS]
     for name in ("detector_score", "label", "label_probability"):
         record[name] = values[name]
-    record["probabilities"] = dict(zip(classes, row[len(FACE_COLUMNS):]))
+    start = len(FACE_COLUMNS)
+    record["probabilities"] = dict(zip(classes, row[start : start + len(classes)]))
+    record["smoothed"] = dict(zip(classes, row[start + len(classes) :]))
     return record
 
 
@@ -200,8 +223,9 @@ def to_dataframe(results: Iterable[Results]) -> pd.DataFrame:
     """One row per face over many results (sources that failed are left out); ``attrs["classes"]`` is set."""
     results = list(results)
     classes: tuple[str, ...] = results[0].classes if results else ()
-    frame = pd.DataFrame([row for result in results for row in result.rows()], columns=[*FACE_COLUMNS, *classes])
+    frame = pd.DataFrame([row for result in results for row in result.rows()], columns=[*FACE_COLUMNS, *classes, *smooth_columns(classes)])
     frame["frame"] = frame["frame"].astype("Int64")
+    frame["track"] = frame["track"].astype("int64")
     frame["time"] = frame["time"].astype("float64")
     frame.attrs["classes"] = list(classes)
     return frame
@@ -211,7 +235,8 @@ def to_dataframe(results: Iterable[Results]) -> pd.DataFrame:
 class FaceTable:
     """``df.fer``: a table of face records (:func:`to_dataframe`, or a records CSV read back) by meaning.
 
-    The class columns are ``df.attrs["classes"]`` when set, else every column after :data:`FACE_COLUMNS`.
+    The class columns are ``df.attrs["classes"]`` when set, else every column after :data:`FACE_COLUMNS`
+    that is not a ``smooth_<class>`` column. Per track: :meth:`tracks`, :meth:`segments`, ``timeline(source, track=)``.
     """
 
     def __init__(self, table: pd.DataFrame) -> None:
@@ -223,7 +248,33 @@ class FaceTable:
     @property
     def classes(self) -> list[str]:
         """The class names, in the order of their probability columns."""
-        return list(self._table.attrs.get("classes") or [c for c in self._table.columns if c not in FACE_COLUMNS])
+        return list(self._table.attrs.get("classes") or [c for c in self._table.columns if c not in FACE_COLUMNS and not str(c).startswith(SMOOTH_PREFIX)])
+
+    def _smoothed_or_raw(self) -> list[str]:
+        """The smoothed-probability columns when the table has them, else the raw class columns."""
+        smooth = smooth_columns(self.classes)
+        return smooth if all(c in self._table.columns for c in smooth) else self.classes
+
+    def segments(self) -> pd.DataFrame:
+        """Expression segments of the video rows: per (source, track), each run of frames whose smoothed
+        top class stays the same: ``label``, first and last frame and time, and the number of sampled frames."""
+        from openfer.recognize.tracking import segments_of
+
+        if "track" not in self._table.columns:
+            raise AttributeError("df.fer.segments() needs the 'track' column (records written with tracking)")
+        video = self._table[self._table["frame"].notna()].sort_values(["source", "frame"], kind="stable")
+        columns = self._smoothed_or_raw()
+        labels = np.asarray(self.classes, dtype=object)[video[columns].to_numpy(np.float64).argmax(1)] if len(video) else []
+        times = video["time"].astype("float64").to_numpy()
+        rows = zip(video["source"], video["track"].astype("int64"), video["frame"].astype("int64"), (None if math.isnan(t) else t for t in times), labels)
+        return segments_of(rows)
+
+    def tracks(self) -> pd.DataFrame:
+        """One row per (source, track) of the video rows: first and last frame and time, duration in
+        seconds, sampled frames, dominant expression and share of the track's frames per class."""
+        from openfer.recognize.tracking import track_summaries
+
+        return track_summaries(self.segments(), self.classes)
 
     @property
     def emotions(self) -> pd.DataFrame:
@@ -241,10 +292,15 @@ class FaceTable:
         means["label"] = means[classes].idxmax(axis=1) if len(means) else pd.Series(dtype=object)
         return means
 
-    def timeline(self, source: str, frames: Sequence[tuple[int, float | None]] | None = None) -> pd.DataFrame:
+    def timeline(self, source: str, frames: Sequence[tuple[int, float | None]] | None = None, track: int | None = None) -> pd.DataFrame:
         """One row per frame of video ``source`` that has faces: ``frame``, ``time``, the mean probability
         of each class over its faces and ``label``, the top class of that mean. ``frames``: every sampled
-        ``(frame, time)`` of the video; then each appears, those without a face with missing values (gaps)."""
+        ``(frame, time)`` of the video; then each appears, those without a face with missing values (gaps).
+        ``track``: only that track's face, with its smoothed probabilities beside the raw ones."""
+        if track is not None:
+            rows = self._table[(self._table["source"] == source) & (self._table["track"] == track) & self._table["frame"].notna()]
+            keep = ["frame", "time", *self.classes, *[c for c in smooth_columns(self.classes) if c in rows.columns], "label"]
+            return rows.sort_values("frame")[keep].reset_index(drop=True)
         per_frame = self.frames().reset_index()
         per_frame = per_frame[per_frame["source"] == source].drop(columns="source").reset_index(drop=True)
         if frames is None:
