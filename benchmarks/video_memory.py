@@ -78,11 +78,11 @@ def main() -> None:
                   f"{row['peak_rss_mb']:>12.0f} {100 * row['tracking'] / row['seconds']:>10.2f}%", flush=True)
             video.unlink()
     if len(rows) > 1:
-        growth = (rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"]) / max(1, rows[-1]["frames"] - rows[0]["frames"])
+        peaks = [row["peak_rss_mb"] for row in rows]
+        slope = (rows[-1]["peak_rss_mb"] - rows[0]["peak_rss_mb"]) / max(1, rows[-1]["frames"] - rows[0]["frames"])
         hour = 3600 * args.fps
-        print(f"# peak RSS growth {growth * 1024:.2f} KB per frame -> about {growth * hour:.0f} MB more for one hour at {args.fps:g} fps "
-              f"({hour:.0f} frames); one hour would take {hour / (rows[-1]['frames'] / rows[-1]['seconds']) / 60:.0f} min at the last row's speed")
-
+        print(f"# peak RSS {min(peaks):.0f}-{max(peaks):.0f} MB over {rows[0]['frames']}-{rows[-1]['frames']} frames (slope {slope * 1024:+.2f} KB/frame); "
+              f"one hour at {args.fps:g} fps ({hour:.0f} frames) would take {hour / (rows[-1]['frames'] / rows[-1]['seconds']) / 60:.0f} min at the last row's speed")
 
 if __name__ == "__main__":
     main()

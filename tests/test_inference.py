@@ -119,3 +119,18 @@ def test_user_errors_are_config_errors_and_still_value_errors() -> None:
         model.tta = "sixcrop"
     assert model.tta == "flip"
     assert issubclass(ConfigError, ValueError)  # callers that caught the ValueError of old still catch it
+
+
+def test_lightning_checkpoint_with_tuple_classes_loads(tmp_path):
+    """FERModule saves the datamodule's classes as a tuple; such a .ckpt must load (a regression)."""
+    import torch
+
+    from openfer.models.registry import create_model
+
+    net = create_model("openfer_vgg", num_classes=7)
+    classes = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    metadata = {"model": "openfer_vgg", "num_classes": 7, "classes": classes, "mean": 0.5, "std": 0.25}
+    path = tmp_path / "best.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, "hyper_parameters": metadata}, path)
+    model = load_model(path)
+    assert model.classes == classes

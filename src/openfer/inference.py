@@ -211,8 +211,8 @@ def checked_metadata(meta: dict[str, Any], source: Path) -> tuple[str, list[str]
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_CLASSES:
             raise CheckpointError(f"{source}: 'num_classes' in its metadata must be an integer from 1 to {MAX_CLASSES}, got {str(count)[:40]}")
         classes = [str(i) for i in range(count)]
-    if not isinstance(classes, list) or not classes or len(classes) > MAX_CLASSES:
-        size = f"{len(classes):,} entries" if isinstance(classes, list) else type(classes).__name__
+    if not isinstance(classes, (list, tuple)) or not classes or len(classes) > MAX_CLASSES:
+        size = f"{len(classes):,} entries" if isinstance(classes, (list, tuple)) else type(classes).__name__
         raise CheckpointError(f"{source}: 'classes' in its metadata must list 1 to {MAX_CLASSES} class names, got {size}")
     if not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
         raise CheckpointError(f"{source}: 'classes' in its metadata must be distinct strings")

@@ -41,6 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--summary-dir", type=Path, metavar="DIR", help="write summary.csv and a probability-over-time PNG per video here")
     parser.add_argument("--no-show", action="store_true", help="no live window for webcams")
     parser.add_argument("--quiet", action="store_true", help="print only errors and the final summary; no progress bar")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="local: this process; ray: a Ray cluster (pip install 'openfer[ray]'), resumable")
+    parser.add_argument("--ray-address", metavar="HOST:PORT", help="the Ray cluster to join (default: the one of RAY_ADDRESS, else a new local one)")
+    parser.add_argument("--partitions", type=Path, metavar="DIR", help="--engine ray: the folder of Parquet partitions, one per task (default: OUTPUT.parts); a rerun skips those done")
+    parser.add_argument("--workers", type=int, metavar="N", help="--engine ray: recognisers in the actor pool (default: one per CPU of the cluster)")
     parser.set_defaults(handler=run)
 
 
@@ -95,5 +99,9 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
         boxes=args.boxes,
         show=not args.no_show,
         verbose=1 if args.quiet else 2,
+        engine=args.engine,
+        ray_address=args.ray_address,
+        partitions=args.partitions,
+        workers=args.workers,
     )
     return report.exit_status

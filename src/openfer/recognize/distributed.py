@@ -337,7 +337,7 @@ def run_on_ray(
     workers: int | None = None,
     num_gpus: float = 0,
     images_per_task: int | None = None,
-    frames_per_task: int = 512,
+    frames_per_task: int | None = None,
     max_retries: int = 3,
 ) -> Report:
     """Recognise ``sources`` on Ray and feed every result, in source order, to ``report`` (then finished).
@@ -346,6 +346,8 @@ def run_on_ray(
     ``address``: the cluster (``None``: the one this process is connected to, else a new local one).
     ``workers``: actors in the pool (default: the cluster's CPUs, or its GPUs when ``num_gpus`` > 0);
     ``num_gpus``: GPUs per worker. ``images_per_task``: default the recogniser's ``max_frames``.
+    ``frames_per_task``: default 512, or 0 (a video per task, so tracks match the local engine's) when
+    the recogniser tracks faces.
     """
     ray = require_ray()
     import pyarrow.parquet as pq
@@ -356,6 +358,8 @@ def run_on_ray(
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"partitions {display_path(folder)} is a file, not a folder")
     items, skipped = list_sources(sources)
+    if frames_per_task is None:
+        frames_per_task = 0 if getattr(recognizer, "track", False) else 512
     tasks = plan_tasks(items, images_per_task or recognizer.max_frames, frames_per_task)
     keys = [task.key(stride) for task in tasks]
     _check_manifest(folder, recognizer, stride)

@@ -148,7 +148,7 @@ class Recognizer:
             crops = [face_crop(frame.image, d, self.margin, self.align) for d in detections]
             pending.append((frame, detections, crops))
             faces += len(crops)
-            if frame.kind == "webcam" or faces >= self.batch_size or len(pending) >= self.max_frames:
+            if frame.kind in ("webcam", "stream") or faces >= self.batch_size or len(pending) >= self.max_frames:
                 yield from self._classify(pending)
                 pending, faces = [], 0
         yield from self._classify(pending)

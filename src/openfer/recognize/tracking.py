@@ -120,7 +120,7 @@ def assign(overlap: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     overlap >= ``threshold``, total overlap maximal (Hungarian when SciPy is installed, else greedy)."""
     if overlap.size == 0:
         return []
-    if _HAS_SCIPY:
+    if _HAS_SCIPY and min(overlap.shape) > 1:  # with one row or column, greedy is already optimal
         from scipy.optimize import linear_sum_assignment
 
         rows, columns = linear_sum_assignment(-overlap)
@@ -172,7 +172,7 @@ class FaceTracker:
         iou_threshold: float = 0.3,
         high_score: float = 0.6,
         max_age: int = 15,
-        cut_threshold: float | None = 0.5,
+        cut_threshold: float | None = 0.4,
     ) -> None:
         if not 0 < iou_threshold <= 1:
             raise ConfigError(f"iou_threshold must be in (0, 1]; got {iou_threshold}")
@@ -180,6 +180,8 @@ class FaceTracker:
             raise ConfigError(f"max_age must be >= 0 (sampled frames a track survives without its face); got {max_age}")
         if cut_threshold is not None and not 0 < cut_threshold <= 1:
             raise ConfigError(f"cut_threshold must be in (0, 1] (a histogram distance) or None; got {cut_threshold}")
+        if _HAS_SCIPY:
+            import scipy.optimize  # noqa: F401  (imported once here, about a second, rather than on the first crowded frame)
         self.smoothing = parse_smoothing(smoothing)
         self.iou_threshold, self.high_score, self.max_age, self.cut_threshold = iou_threshold, high_score, max_age, cut_threshold
         self.reset()
