@@ -20,6 +20,7 @@ from openfer.imageio import to_model_input_size
 from openfer.labels import FER2013
 from openfer.losses import logits_of
 from openfer.models.registry import create_model, info_of, list_models, model_info
+from openfer.models.layers import fuse_conv_bn
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
@@ -77,6 +78,7 @@ class ExpressionModel:
         #: The weights file the network was read from (:func:`load_model` sets it; the ONNX cache keys on it).
         self.weights_file = Path(weights_file) if weights_file is not None else None
         self.bf16 = False
+        self._fused: tuple[nn.Module, nn.Module] | None = None
         self.set_precision(precision)
 
     @property
@@ -127,8 +129,15 @@ class ExpressionModel:
         """Class logits of preprocessed faces (one view; ``predict_proba`` averages the TTA views)."""
         if self.bf16:
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                return logits_of(self.net(x.contiguous(memory_format=torch.channels_last))).float()
+                return logits_of(self._bf16_net()(x.contiguous(memory_format=torch.channels_last))).float()
         return logits_of(self.net(x)).float()
+
+    def _bf16_net(self) -> nn.Module:
+        """``net`` with its conv + BatchNorm pairs folded (:func:`openfer.models.layers.fuse_conv_bn`), built once
+        per network: bf16 inference runs the folded copy, fp32 and gradients (Grad-CAM) the network itself."""
+        if self._fused is None or self._fused[0] is not self.net:
+            self._fused = (self.net, fuse_conv_bn(self.net).to(memory_format=torch.channels_last))
+        return self._fused[1]
 
     def predict_proba(self, faces: Faces) -> np.ndarray:
         """Probabilities (N, len(classes)) for uint8 face crops of any size."""
