@@ -70,13 +70,17 @@ def test_members_keeps_the_first_networks_of_an_ensemble(tmp_path: Path, faces: 
     assert load_model(paths[0], members=1).name == "openfer_vgg"  # a single network is an ensemble of one
 
 
-def test_the_fast_preset_is_one_network_of_the_shipped_model_and_the_recogniser_default() -> None:
+def test_the_fast_preset_is_one_distilled_network_and_the_recogniser_default() -> None:
+    from openfer.inference import FAST_WEIGHTS
     from openfer.recognize import resolve_model
 
     fast, default = load_model("fast"), load_model()
-    assert not isinstance(fast.net, ProbabilityAverage)
-    total = len(default.net.members) if isinstance(default.net, ProbabilityAverage) else 1
-    assert fast.name.endswith(f"[1/{total}]") or total == 1
+    assert not isinstance(fast.net, ProbabilityAverage) and isinstance(default.net, ProbabilityAverage)
+    assert fast.weights_file == FAST_WEIGHTS and fast.name == "openfer_vgg"
+    # It is a network of its own (distilled from the ensemble), not one of the ensemble's members.
+    fast_state = fast.net.state_dict()
+    for member in default.net.members:
+        assert any(not torch.equal(v, member.state_dict()[k]) for k, v in fast_state.items() if v.is_floating_point())
     assert resolve_model(None, backend="torch").name == fast.name
     assert resolve_model("default", backend="torch").name == default.name
     assert (default.tta, fast.tta) == ("affine", "flip")  # the presets' test-time augmentation

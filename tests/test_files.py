@@ -42,6 +42,22 @@ def test_files_get_the_mode_the_umask_gives(tmp_path: Path, umask) -> None:
     assert mode(tmp_path / "private") == 0o600
 
 
+def test_writers_that_replace_the_temporary_file_still_get_the_umask_mode(tmp_path: Path, umask) -> None:
+    """safetensors writes its own file (mode 0600) over the temporary path; the commit restores the umask's mode."""
+    import torch
+
+    from openfer.checkpoints import save_safetensors
+
+    umask(0o022)
+    save_safetensors({"weight": torch.zeros(3)}, tmp_path / "w.safetensors")
+    with atomic_path(tmp_path / "replaced.bin") as temporary:
+        temporary.unlink()
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(descriptor)
+    assert mode(tmp_path / "w.safetensors") == 0o644
+    assert mode(tmp_path / "replaced.bin") == 0o644
+
+
 def test_atomic_write_replaces_whole_files_and_leaves_the_old_one_on_failure(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "summary.json"
     with atomic_write(target) as f:

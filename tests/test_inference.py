@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from openfer.errors import CheckpointError, ConfigError
-from openfer.inference import DEFAULT_WEIGHTS, PRECISIONS, load_model, native_bf16, tta_views
+from openfer.inference import DEFAULT_WEIGHTS, FAST_WEIGHTS, PRECISIONS, load_model, native_bf16, tta_views
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_load_model_reads_each_file_once(random_model_file: Path, tmp_path: Path
     monkeypatch.setattr(safetensors, "safe_open", lambda path, *a, **k: opens.append(Path(path)) or real_open(path, *a, **k))
     cases = [
         ((), DEFAULT_WEIGHTS),
-        (("fast",), DEFAULT_WEIGHTS),
+        (("fast",), FAST_WEIGHTS),
         ((random_model_file,), random_model_file),
         (("openfer_vgg", random_model_file), random_model_file),
         (("openfer_vgg", bare), bare),

@@ -15,6 +15,7 @@ signal into ``SystemExit`` (the ``openfer`` command does, for the duration of a 
 from __future__ import annotations
 
 import os
+import stat
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,9 @@ class PendingFile:
             os.close(descriptor)
             break
         self.temporary = candidate
+        # The mode the umask gave the new file; writers that replace the file at this path (safetensors
+        # writes its own with mode 0600) get it back at commit.
+        self.mode = stat.S_IMODE(os.stat(candidate).st_mode)
 
     def commit(self, synced: bool = False) -> Path:
         """Flush the temporary file to disk (unless ``synced``) and rename it onto :attr:`path`."""
@@ -51,6 +55,8 @@ class PendingFile:
                     os.fsync(descriptor)
                 finally:
                     os.close(descriptor)
+            if stat.S_IMODE(os.stat(self.temporary).st_mode) != self.mode:
+                os.chmod(self.temporary, self.mode)
             os.replace(self.temporary, self.path)
         except BaseException:
             self.discard()

@@ -40,8 +40,8 @@ def test_models_from_paths_names_and_the_missing_default(random_model_file: Path
         resolve_model("dan", checkpoint=random_model_file)
     with pytest.raises(CheckpointError, match="no such checkpoint file, and not a registered model name"):
         resolve_model(tmp_path / "absent.safetensors")
-    monkeypatch.setattr("openfer.inference.DEFAULT_WEIGHTS", tmp_path / "missing.safetensors")
-    with pytest.raises(CheckpointError, match="default weights are missing"):
+    monkeypatch.setitem(__import__("openfer.inference").inference.PRESET_WEIGHTS, "fast", tmp_path / "missing.safetensors")
+    with pytest.raises(CheckpointError, match="missing.safetensors: the shipped weights of preset 'fast' are missing"):
         Recognizer()
 
 

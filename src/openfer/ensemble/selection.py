@@ -154,10 +154,10 @@ def candidate_key(
     network ``member`` of an ensemble file when one is taken alone, the dataset, root and split, the TTA and
     the precision."""
     from openfer.curate.output import file_sha256
-    from openfer.inference import DEFAULT_WEIGHTS, preset_name
+    from openfer.inference import PRESET_WEIGHTS, preset_name
 
     preset = preset_name(str(candidate))
-    path = DEFAULT_WEIGHTS if preset is not None else Path(candidate)
+    path = PRESET_WEIGHTS[preset] if preset is not None else Path(candidate)
     ident = f"{preset or ''}|{file_sha256(path)}|{'' if member is None else member}|{dataset}|{Path(root).resolve()}|{split}|{model.tta}|{precision}"
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 

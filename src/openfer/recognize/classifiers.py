@@ -41,7 +41,7 @@ def resolve_model(
 ) -> FaceClassifier:
     """A face classifier from any of the accepted forms.
 
-    * None or ``"fast"``: the first network of the shipped ensemble (the recogniser's default: about 3x
+    * None or ``"fast"``: one network distilled from the shipped ensemble (the recogniser's default: about 3x
       faster to classify than the whole ensemble); ``"default"``: the whole shipped ensemble (the most
       accurate; :data:`openfer.inference.PRESETS`);
     * an object with ``classes`` and ``predict_proba`` (used as given);
