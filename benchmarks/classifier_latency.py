@@ -11,26 +11,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import bf16_note, cpu_name  # noqa: E402
+from recognizer_speed import CLASSIFIER_PHOTO, median_seconds  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CLASSIFIER_PHOTO = "2008_002470.jpg"
-
-
-def median_ms(run, repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def main() -> None:
@@ -63,7 +51,7 @@ def main() -> None:
                 for folded, plain in rows:
                     if plain is not None:  # time the unfolded network under bf16 too
                         model._fused = (model.net, plain.to(memory_format=torch.channels_last))
-                    ms = median_ms(lambda: model.predict_proba(crops), args.repeats) / len(crops)
+                    ms = 1000 * median_seconds(lambda: model.predict_proba(crops), args.repeats) / len(crops)
                     print(f"| {spec} | {tta} | {precision} | {folded} | {ms:.2f} |", flush=True)
 
 

@@ -124,3 +124,29 @@ def mixed_folder(tmp_path: Path) -> Path:
     (folder / "notes.txt").write_text("a file that is neither an image nor a video\n")
     return folder
 
+
+
+@pytest.fixture
+def headless_chromium(tmp_path: Path):
+    """A selenium driver for the system Chromium, headless, with a fresh profile and the browser's console log
+    kept; skips with the reason when Chromium, chromedriver or selenium is missing."""
+    import shutil
+
+    browser = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
+    driver_path = shutil.which("chromedriver")
+    if not browser or not driver_path:
+        pytest.skip("no chromium + chromedriver on PATH (apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e '.[dev]')")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

@@ -4,7 +4,6 @@ against a real server, where uploading a shared group photo draws one box per fa
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 import time
@@ -104,14 +103,6 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _chromium() -> tuple[str, str]:
-    browser = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
-    driver = shutil.which("chromedriver")
-    if not browser or not driver:
-        pytest.skip("no chromium + chromedriver on PATH (apt-get install chromium chromium-driver; .ci/run does)")
-    return browser, driver
-
-
 @pytest.fixture
 def server():
     """The app with the real default face detector and a stand-in classifier, served by uvicorn on 127.0.0.1."""
@@ -131,41 +122,29 @@ def server():
     thread.join(10)
 
 
-def test_page_in_headless_chromium_draws_one_box_per_face(server, tmp_path) -> None:
+def test_page_in_headless_chromium_draws_one_box_per_face(server, headless_chromium) -> None:
     if not GROUP_PHOTO.is_file():
         pytest.skip(f"shared group photo {GROUP_PHOTO} not present")
-    browser, driver_path = _chromium()
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e '.[dev]')")
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
 
     url, app = server
     with TestClient(app) as client:
         expected = client.post("/predict", content=GROUP_PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"}).json()["faces"]
     assert len(expected) >= 2, "the group photo should have several faces"
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        driver.get(url + "/")
-        assert driver.execute_script("return document.readyState") == "complete"
-        canvas = driver.find_element("id", "view")
-        assert canvas.get_attribute("data-state") == "idle"
-        driver.find_element("id", "file").send_keys(str(GROUP_PHOTO))
-        WebDriverWait(driver, 60).until(lambda d: canvas.get_attribute("data-state") in ("done", "error"))
-        status = driver.find_element("id", "status").text
-        assert canvas.get_attribute("data-state") == "done", status
-        assert int(canvas.get_attribute("data-boxes")) == len(expected), status
-        assert int(canvas.get_attribute("data-bars")) == len(expected) * len(CLASSES)
-        assert f"{len(expected)} faces" in status
-        # The canvas shows the photo at its own size, with pixels drawn (not blank).
-        width, height = driver.execute_script("const c = document.getElementById('view'); return [c.width, c.height]")
-        assert (height, width) == cv2.imread(str(GROUP_PHOTO)).shape[:2]
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
-        assert not errors, errors
-    finally:
-        driver.quit()
+    driver = headless_chromium
+    driver.get(url + "/")
+    assert driver.execute_script("return document.readyState") == "complete"
+    canvas = driver.find_element("id", "view")
+    assert canvas.get_attribute("data-state") == "idle"
+    driver.find_element("id", "file").send_keys(str(GROUP_PHOTO))
+    WebDriverWait(driver, 60).until(lambda d: canvas.get_attribute("data-state") in ("done", "error"))
+    status = driver.find_element("id", "status").text
+    assert canvas.get_attribute("data-state") == "done", status
+    assert int(canvas.get_attribute("data-boxes")) == len(expected), status
+    assert int(canvas.get_attribute("data-bars")) == len(expected) * len(CLASSES)
+    assert f"{len(expected)} faces" in status
+    # The canvas shows the photo at its own size, with pixels drawn (not blank).
+    width, height = driver.execute_script("const c = document.getElementById('view'); return [c.width, c.height]")
+    assert (height, width) == cv2.imread(str(GROUP_PHOTO)).shape[:2]
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert not errors, errors

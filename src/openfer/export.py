@@ -8,7 +8,6 @@ file into the cache folder (keyed by the file's SHA-256) and reuses it afterward
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch import nn
 
 from openfer.cache import cache_dir
 from openfer.errors import CheckpointError
-from openfer.files import atomic_path
+from openfer.files import atomic_path, file_sha256
 from openfer.inference import ExpressionModel
 from openfer.losses import logits_of
 
@@ -138,22 +137,13 @@ class OnnxExpressionModel(ExpressionModel):
         self.path = path
 
 
-def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_onnx_model(model: ExpressionModel, weights: str | Path, **options: Any) -> OnnxExpressionModel:
     """``model`` (built from the file ``weights``) as an :class:`OnnxExpressionModel`.
 
     The export is made on first use into ``cache_dir()/onnx``, named by the weights file's hash and the
     model's name, and reused while the file is unchanged. ``options`` go to :class:`OnnxExpressionModel`.
     """
-    key = f"{model.name or 'model'}-{file_digest(weights)[:20]}-v{ONNX_FORMAT}".replace("/", "_")
+    key = f"{model.name or 'model'}-{file_sha256(weights)[:20]}-v{ONNX_FORMAT}".replace("/", "_")
     path = cache_dir() / "onnx" / f"{key}.onnx"
     if not path.is_file():
         export_onnx(model, path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -59,33 +58,12 @@ def test_cli_report(tmp_path, random_model_file, tiny_fer2013):
     assert main(argv[:-4] + ["--split", "nope", "--output", str(output)]) == 2
 
 
-def _chromium() -> tuple[str, str]:
-    browser = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
-    driver = shutil.which("chromedriver")
-    if not browser or not driver:
-        pytest.skip("no chromium + chromedriver on PATH (apt-get install chromium chromium-driver)")
-    return browser, driver
-
-
-def test_report_opens_in_headless_chromium_without_errors(report_paths, tmp_path):
-    browser, driver_path = _chromium()
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -e '.[dev]')")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    try:
-        driver.get(report_paths["html"].as_uri())
-        assert driver.execute_script("return document.readyState") == "complete"
-        widths = driver.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
-        assert len(widths) == 12 and all(complete and width > 0 for complete, width in widths), widths
-        errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
-        assert not errors, errors
-        assert "Most confident errors" in driver.find_element("tag name", "body").text
-    finally:
-        driver.quit()
+def test_report_opens_in_headless_chromium_without_errors(report_paths, headless_chromium):
+    driver = headless_chromium
+    driver.get(report_paths["html"].as_uri())
+    assert driver.execute_script("return document.readyState") == "complete"
+    widths = driver.execute_script("return Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+    assert len(widths) == 12 and all(complete and width > 0 for complete, width in widths), widths
+    errors = [entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")]
+    assert not errors, errors
+    assert "Most confident errors" in driver.find_element("tag name", "body").text

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import datetime
-import hashlib
 import json
 import os
 import secrets
@@ -20,7 +19,7 @@ from typing import Any, Iterator, Sequence
 
 from openfer.data.base import Dataset
 from openfer.errors import ConfigError
-from openfer.files import atomic_write
+from openfer.files import file_sha256, atomic_write
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
 
@@ -61,14 +60,6 @@ def describe_source(dataset: str, root: str | Path, splits: Sequence[str]) -> di
         record["sha256"] = file_sha256(root)
         record["bytes"] = root.stat().st_size
     return record
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_json(path: str | Path, record: dict[str, Any]) -> Path:

@@ -153,7 +153,7 @@ def candidate_key(
     """Cache key of a candidate's probabilities: its file's SHA-256 (the shipped file's for a preset), the
     network ``member`` of an ensemble file when one is taken alone, the dataset, root and split, the TTA and
     the precision."""
-    from openfer.curate.output import file_sha256
+    from openfer.files import file_sha256
     from openfer.inference import PRESET_WEIGHTS, preset_name
 
     preset = preset_name(str(candidate))
