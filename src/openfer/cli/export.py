@@ -22,15 +22,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a preset of the shipped model (fast, default) or an openfer weights file or checkpoint; default fast, the recogniser's model",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, rest: list[str]) -> int:
     from openfer.export import export_onnx
     from openfer.inference import load_model
+    from openfer.progress import ProgressBar
 
-    model = load_model(args.checkpoint)
-    path = export_onnx(model, args.output, opset=args.opset, tolerance=TOLERANCE)
+    with ProgressBar("export", total=3, enabled=not args.quiet, unit="steps") as bar:
+        model = load_model(args.checkpoint)
+        bar.advance(description="export: tracing and checking against PyTorch")
+        path = export_onnx(model, args.output, opset=args.opset, tolerance=TOLERANCE)
+        bar.advance(2)
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, classes {list(model.classes)}); "
         f"probabilities match PyTorch within {TOLERANCE:.0e} (tta {model.tta})"
