@@ -103,3 +103,20 @@ def test_datamodule_serves_soft_targets_for_training_only(tmp_path, monkeypatch)
     assert soft.shape == (3, 7)
     np.testing.assert_array_equal(soft.argmax(1).numpy(), (hard.numpy() + 1) % 7)
     assert len(next(iter(module.val_dataloader()))) == 2
+
+
+def test_distill_command_writes_targets_the_datamodule_accepts(tiny_fer2013, tmp_path):
+    from openfer.cli import main
+    from openfer.data import load_dataset
+
+    output = tmp_path / "targets.npz"
+    assert main(["distill", "--teacher", "fast", "--tta", "none", "--precision", "fp32", "--root", str(tiny_fer2013),
+                 "--teacher-weight", "0.5", "--output", str(output)]) == 0
+    training = load_dataset("fer2013", tiny_fer2013)["Training"]
+    targets = distill.load_targets(output, training)
+    np.testing.assert_allclose(targets.sum(1), 1.0, atol=1e-5)
+    # Half the mass is the label's: it stays the largest or ties with what the teacher adds on top.
+    assert (targets[np.arange(len(training)), training.labels] >= 0.5 - 1e-6).all()
+    with np.load(output) as stored:
+        np.testing.assert_allclose(stored["teacher"].sum(1), 1.0, atol=1e-5)
+    assert main(["distill", "--teacher", "fast", "--root", str(tiny_fer2013), "--split", "Nope", "--output", str(output)]) == 2

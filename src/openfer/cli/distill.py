@@ -7,6 +7,8 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from openfer.inference import PRECISIONS, TTA_MODES
+
     parser = subparsers.add_parser(
         "distill",
         help="write a teacher's soft targets for a split (train a student with data.soft_targets)",
@@ -17,8 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--teacher", default="default", help="teacher: a preset name or an openfer weights/checkpoint file")
-    parser.add_argument("--tta", help="the teacher's TTA (default: the teacher's own)")
-    parser.add_argument("--precision", default="auto", help="the teacher's precision (fp32, bf16, auto)")
+    parser.add_argument("--tta", metavar="|".join(TTA_MODES), help="the teacher's TTA (default: the teacher's own)")
+    parser.add_argument("--precision", default="auto", metavar="|".join(PRECISIONS), help="the teacher's precision; default auto")
     parser.add_argument("--dataset", default="fer2013")
     parser.add_argument("--root", default="../shared/datasets/fer2013")
     parser.add_argument("--split", default="Training")

@@ -19,6 +19,7 @@ import numpy as np
 
 from openfer.data.base import FaceSplit
 from openfer.errors import ConfigError, DatasetError
+from openfer.files import atomic_write
 from openfer.labels import map_probabilities
 
 
@@ -88,12 +89,10 @@ def mix_targets(
 
 def save_targets(path: str | Path, targets: np.ndarray, split: FaceSplit, provenance: Mapping[str, object], **parts: np.ndarray) -> Path:
     """Write ``targets`` for ``split`` (and any raw ``parts``) with their provenance, atomically."""
-    from openfer.engine.storage import atomic_open
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"split": split.name, "classes": list(split.classes), "num_faces": len(split), **provenance}
-    with atomic_open(path) as handle:
+    with atomic_write(path) as handle:
         np.savez(handle, targets=targets, labels=split.labels, meta=np.array(json.dumps(meta)), **parts)
     return path
 

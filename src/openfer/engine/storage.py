@@ -14,10 +14,6 @@ from lightning.pytorch.utilities import rank_zero_only
 from openfer.files import atomic_write
 
 
-#: The engine's old name for :func:`openfer.files.atomic_write` (binary mode), kept for its callers.
-atomic_open = atomic_write
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes each checkpoint to a temporary file in its own folder, then renames it into place.
 
