@@ -21,16 +21,7 @@ from openfer.inference import load_model
 from openfer.labels import AFFECTNET8, FER2013, JAFFE, mapping
 from openfer.models import create_model
 
-# The FAML paper's worked T2V example (Table 3; reference/models.md §4.5), classes AN DI FE HA NE SA SU.
-EXAMPLE_LOGITS = [
-    [0.295, 0.138, -1.331, 0.917, -1.429, -0.502, -0.712],
-    [0.312, 0.058, -1.383, 0.888, -1.426, -0.547, -0.495],
-    [0.187, -0.119, -0.835, 1.715, -1.240, -0.118, -1.127],
-    [1.518, -0.168, -1.641, 0.489, -1.482, -0.985, -0.491],
-    [0.798, -0.210, -1.823, 0.753, -1.308, -0.582, -1.493],
-    [0.403, -0.433, -1.392, -0.637, -0.493, -0.131, -1.072],
-]
-EXAMPLE_T2V = [8.7, 0, 0, 7.7, 0, 1, 0]
+from faml_example import EXAMPLE_LOGITS, EXAMPLE_T2V  # noqa: E402  (tests/ensemble/faml_example.py)
 VGG = {"widths": [4], "hidden": 4}
 
 

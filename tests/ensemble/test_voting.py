@@ -8,17 +8,10 @@ import torch
 from openfer.ensemble import average, ensemble_predict, ensemble_scores, noi, t1v, t2v
 from openfer.errors import ConfigError
 
+from faml_example import EXAMPLE_LOGITS  # noqa: E402  (tests/ensemble/faml_example.py)
+
 # Class order AN, DI, FE, HA, NE, SA, SU; rows SN1 ... SN6.
-TABLE_3 = torch.tensor(
-    [
-        [0.295, 0.138, -1.331, 0.917, -1.429, -0.502, -0.712],
-        [0.312, 0.058, -1.383, 0.888, -1.426, -0.547, -0.495],
-        [0.187, -0.119, -0.835, 1.715, -1.240, -0.118, -1.127],
-        [1.518, -0.168, -1.641, 0.489, -1.482, -0.985, -0.491],
-        [0.798, -0.210, -1.823, 0.753, -1.308, -0.582, -1.493],
-        [0.403, -0.433, -1.392, -0.637, -0.493, -0.131, -1.072],
-    ]
-)[:, None, :]  # (6 networks, 1 image, 7 classes)
+TABLE_3 = torch.tensor(EXAMPLE_LOGITS)[:, None, :]  # (6 networks, 1 image, 7 classes)
 
 
 def test_t2v_picks_anger_where_the_others_do_not() -> None:
