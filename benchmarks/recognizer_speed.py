@@ -8,7 +8,8 @@ Two speed measures, each the median of ``--repeats`` timed runs after one warm-u
 
 and the accuracy of each row's classifier on FER2013 PrivateTest (the whole 48 x 48 crops), so speed
 ratios are read at known accuracy. openfer rows: the ``fast`` preset (the recogniser's default) on each
-backend and the ``default`` preset (the whole shipped ensemble).
+backend, its int8 export (``openfer export --int8``, calibrated on 512 Training faces; needs FER2013) and the
+``default`` preset (the whole shipped ensemble).
 
     python benchmarks/recognizer_speed.py [--photos DIR] [--fer2013 DIR] [--fer-python PYTHON]
 
@@ -39,6 +40,8 @@ if TYPE_CHECKING:  # openfer is imported late: the fer worker runs where only fe
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFIER_PHOTO = "2008_002470.jpg"  # six faces of 29-42 px
+#: The shipped presets and the backends each is timed on.
+PRESET_BACKENDS = (("fast", "torch-bf16"), ("fast", "onnx"), ("fast", "torch"), ("default", "torch-bf16"), ("default", "onnx"))
 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
@@ -87,9 +90,9 @@ def fer_worker(photos: Path, repeats: int, boxes: list[list[int]], faces_file: s
     print(json.dumps(result))
 
 
-def openfer_rows(photos: Path, repeats: int, private: FaceSplit | None) -> tuple[list[dict], list[list[int]]]:
-    """Timings (and PrivateTest accuracy) of the shipped model's presets on openfer's backends, and the
-    face boxes of the classifier photo."""
+def openfer_rows(photos: Path, repeats: int, private: FaceSplit | None, files: dict[str, Path]) -> tuple[list[dict], list[list[int]]]:
+    """Timings (and PrivateTest accuracy) of the shipped model's presets on openfer's backends and of the
+    model files in ``files`` (label -> path, e.g. the int8 export), and the face boxes of the classifier photo."""
     from openfer.engine.evaluate import evaluate
     from openfer.faces import face_crop
     from openfer.imageio import read_image
@@ -97,8 +100,10 @@ def openfer_rows(photos: Path, repeats: int, private: FaceSplit | None) -> tuple
 
     paths = photo_paths(photos)
     rows, boxes = [], []
-    for preset, backend in (("fast", "torch-bf16"), ("fast", "onnx"), ("fast", "torch"), ("default", "torch-bf16"), ("default", "onnx")):
-        recognizer = Recognizer(preset, backend=backend)
+    setups = [(f"`{preset}` ({backend}", preset, backend) for preset, backend in PRESET_BACKENDS]
+    setups += [(f"{label} (onnx", str(path), "onnx") for label, path in files.items()]
+    for label, spec, backend in setups:
+        recognizer = Recognizer(spec, backend=backend)
         faces = 0
 
         def pipeline() -> None:
@@ -115,7 +120,7 @@ def openfer_rows(photos: Path, repeats: int, private: FaceSplit | None) -> tuple
 
         classify_seconds = median_seconds(classify, repeats)
         row = {
-            "tool": f"openfer `{preset}` ({backend}, detector {recognizer.detector.name})",
+            "tool": f"openfer {label}, detector {recognizer.detector.name})",
             "images": len(paths),
             "faces": faces,
             "seconds": seconds,
@@ -168,7 +173,15 @@ def main() -> None:
             faces_file = str(Path(folder) / "private_test.npz")
             np.savez(faces_file, images=split.images, labels=split.labels, classes=np.array(split.classes))
         os.environ.setdefault("OPENFER_CACHE", folder)
-        rows, boxes = openfer_rows(args.photos, args.repeats, private)
+        files = {}
+        if private is not None:  # the int8 export of the fast preset, calibrated on Training as `openfer export --int8` does
+            from openfer.export import draw_calibration_faces, quantize_onnx
+            from openfer.inference import load_model
+
+            calibration, check = draw_calibration_faces(load_dataset("fer2013", args.fer2013)["Training"])
+            files["`fast` int8"] = Path(folder) / "fast.int8.onnx"
+            quantize_onnx(load_model("fast"), files["`fast` int8"], calibration, check=check, source="fer2013 Training (seed 0)")
+        rows, boxes = openfer_rows(args.photos, args.repeats, private, files)
         peer = fer_row(args.fer_python, args.photos, args.repeats, boxes, faces_file)
     load = os.getloadavg()
     print(f"command: python {' '.join(sys.argv)}")
