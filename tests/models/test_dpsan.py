@@ -83,3 +83,27 @@ def test_crops_come_from_a_higher_resolution_source_when_given() -> None:
         assert not torch.allclose(model(source), plain(small), atol=1e-3)  # crops from the 32 px face differ
     with pytest.raises(ConfigError, match="global_size"):
         create_model("dpsan", global_size=16)
+
+
+def test_ablation_variants_of_table_4() -> None:
+    """GN (global path alone) and DPN (both paths, no stacked attention) as the paper's Table 4 defines them."""
+    with torch.device("meta"):
+        gn = create_model("dpsan", num_classes=8, paths="global", attention=False)
+        dpn = create_model("dpsan", num_classes=8, attention=False)
+    trunk = 11_176_512
+    assert sum(p.numel() for p in gn.parameters()) == trunk + 512 * 8 + 8
+    assert gn.local_path is None and gn.attention is None
+    assert sum(p.numel() for p in dpn.parameters()) == 2 * trunk + 2560 * 8 + 8
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 96, 96)
+    gn = create_model("dpsan", num_classes=8, paths="global", attention=False).eval()
+    with torch.no_grad():
+        expected = gn.fc(gn.global_path.forward_features(x).mean(dim=(2, 3)))
+        assert torch.equal(gn(x), expected)  # no crops are cut for GN
+        dpn = create_model("dpsan", num_classes=8, attention=False).eval()
+        maps = torch.cat([dpn.global_path.forward_features(x), dpn.local_path.forward_features(dpn.crop(x).flatten(0, 1)).reshape(2, -1, 3, 3)], 1)
+        torch.testing.assert_close(dpn(x), dpn.fc(maps.mean(dim=(2, 3))))
+    with pytest.raises(ConfigError, match="paths must be one of"):
+        create_model("dpsan", paths="local")
+    with pytest.raises(ConfigError, match="GN baseline, which has no stacked attention"):
+        create_model("dpsan", paths="global")

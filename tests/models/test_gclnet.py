@@ -122,3 +122,21 @@ def test_forward_backward_and_a_few_steps_on_fer2013(fer2013_batch, optimise) ->
     assert model.global_branch.acmix.rate_attention.grad is not None
     assert model.local_branch.parts[3][2].vertical[0].weight.grad is not None
     assert last < first
+
+
+def test_module_ablation_of_table_5() -> None:
+    """lfa / mgc switch each branch off; with neither, GCLNet is the plain ResNet-34 (same outputs, same weights)."""
+    with torch.device("meta"):
+        sizes = {(lfa, mgc): _count(create_model("gclnet", lfa=lfa, mgc=mgc).fuse()) for lfa in (False, True) for mgc in (False, True)}
+    assert sizes == {(False, False): 21_288_263, (True, False): 21_288_263 + 294_912, (False, True): 21_288_263 + 72_542, (True, True): 21_655_717}
+    torch.manual_seed(0)
+    plain = create_model("gclnet", num_classes=7, lfa=False, mgc=False).eval()
+    resnet34 = create_model("resnet34", num_classes=7).eval()
+    resnet34.load_state_dict(plain.backbone.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(plain(x), resnet34(x))
+        local_only = create_model("gclnet", num_classes=7, mgc=False).eval()
+        net = local_only.backbone
+        f = local_only.local_branch(net.layer1(net.stem(x)))
+        torch.testing.assert_close(local_only(x), net.forward_head(net.layer4(net.layer3(net.layer2(f)))))

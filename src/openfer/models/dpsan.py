@@ -21,6 +21,8 @@ from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, regis
 #: Region schemes the model crops itself; "landmarks" needs crops passed to ``forward``.
 REGION_SCHEMES = {"fixed": fixed_four_regions, "quadrants": quadrants}
 NUM_REGIONS = 4
+#: ``paths`` of the paper's ablation (Table 4): both paths (DPN, DPSAN) or the global one alone (GN).
+PATHS = ("dual", "global")
 
 
 class CBAMChannelAttention(nn.Module):
@@ -63,6 +65,10 @@ class DPSAN(nn.Module):
     ``global_size``: the side both paths run at when the input is a higher-resolution face (the paper cuts its
     crops from the 640 x 490 CK+ frames): the whole face is resized to it for the global path, and the crops
     are cut from the input at its own resolution, then resized to it. None: the input size (crops cut from it).
+
+    The ablation of the paper's Table 4: ``paths="global"`` is its GN (the global ResNet-18, GAP, classifier);
+    ``attention=False`` its DPN (both paths' maps concatenated, GAP over the 2,560 channels, classifier, no
+    stacked attention or 1x1 compression); the defaults are DPSAN.
     """
 
     def __init__(
@@ -74,8 +80,15 @@ class DPSAN(nn.Module):
         reduction: int = 16,
         backbone_weights: str | None = None,
         global_size: int | None = None,
+        paths: str = "dual",
+        attention: bool = True,
     ) -> None:
         super().__init__()
+        if paths not in PATHS:
+            raise ConfigError(f"paths must be one of {PATHS}, got {paths!r}")
+        if paths == "global" and attention:
+            raise ConfigError("paths='global' is the paper's GN baseline, which has no stacked attention: set attention=False")
+        self.paths, self.use_attention = paths, attention
         if global_size is not None and global_size < 32:
             raise ConfigError(f"global_size must be at least 32 pixels (a ResNet-18 input), got {global_size}")
         self.global_size = global_size
@@ -83,13 +96,20 @@ class DPSAN(nn.Module):
             raise ConfigError(f"regions must be one of {(*REGION_SCHEMES, 'landmarks')}, got {regions!r}")
         self.regions = regions
         self.global_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
-        # DPSAN paper, §3.2: one local ResNet-18 shared by the four regions, starting from the same weights.
-        self.local_path: ResNet = resnet(18, num_classes=0, in_channels=in_channels)
-        if backbone_weights is not None:
-            self.local_path.load_state_dict(self.global_path.state_dict())
         width = self.global_path.num_features
-        self.attention = StackedAttention((1 + NUM_REGIONS) * width, fused_channels, reduction)
-        self.fc = nn.Linear(fused_channels, num_classes)
+        self.local_path: ResNet | None = None
+        self.attention: StackedAttention | None = None
+        features = width
+        if paths == "dual":
+            # DPSAN paper, §3.2: one local ResNet-18 shared by the four regions, starting from the same weights.
+            self.local_path = resnet(18, num_classes=0, in_channels=in_channels)
+            if backbone_weights is not None:
+                self.local_path.load_state_dict(self.global_path.state_dict())
+            features = (1 + NUM_REGIONS) * width
+        if attention:
+            self.attention = StackedAttention(features, fused_channels, reduction)
+            features = fused_channels
+        self.fc = nn.Linear(features, num_classes)
 
     def crop(self, x: torch.Tensor) -> torch.Tensor:
         """The four region crops of a square face batch, cut at its resolution and each resized to the path size
@@ -102,6 +122,10 @@ class DPSAN(nn.Module):
         return cut_regions_batch(x, REGION_SCHEMES[self.regions](size), self.global_size or size)
 
     def forward(self, x: torch.Tensor, crops: torch.Tensor | None = None) -> torch.Tensor:
+        if self.local_path is None:  # GN: the global path alone
+            if self.global_size is not None and x.shape[-1] != self.global_size:
+                x = F.interpolate(x, size=(self.global_size, self.global_size), mode="bilinear", align_corners=False, antialias=True)
+            return self.fc(self.global_path.forward_features(x).mean(dim=(2, 3)))
         crops = self.crop(x) if crops is None else crops
         if self.global_size is not None and x.shape[-1] != self.global_size:
             x = F.interpolate(x, size=(self.global_size, self.global_size), mode="bilinear", align_corners=False, antialias=True)
@@ -111,7 +135,9 @@ class DPSAN(nn.Module):
         global_map = self.global_path.forward_features(x)
         local_maps = self.local_path.forward_features(crops.flatten(0, 1))
         fused = torch.cat([global_map, local_maps.reshape(n, -1, *local_maps.shape[-2:])], dim=1)  # DPSAN paper, Eq. 1
-        return self.fc(self.attention(fused).mean(dim=(2, 3)))
+        if self.attention is not None:
+            fused = self.attention(fused)
+        return self.fc(fused.mean(dim=(2, 3)))
 
 
 @register_model(
@@ -132,7 +158,10 @@ def dpsan(
     reduction: int = 16,
     backbone_weights: str | None = None,
     global_size: int | None = None,
+    paths: str = "dual",
+    attention: bool = True,
 ) -> DPSAN:
     """DPSAN at 96x96 with the fixed four-region crops (the paper trains 8 classes: CK+ and FERPlus);
-    ``global_size``: cut the crops from a larger input face (see :class:`DPSAN`)."""
-    return DPSAN(num_classes, regions, in_channels, fused_channels, reduction, backbone_weights, global_size)
+    ``global_size``: cut the crops from a larger input face; ``paths``/``attention``: the ablation's GN and
+    DPN (see :class:`DPSAN`)."""
+    return DPSAN(num_classes, regions, in_channels, fused_channels, reduction, backbone_weights, global_size, paths, attention)

@@ -201,6 +201,8 @@ class GCLNet(nn.Module):
 
     ``global_width``: channels of the MGC's multi-scale map (4 branches of ``global_width / 4``); 128 (default)
     follows the paper's complexity formula and 0.07 M, 64 the literal Eq. 2 split (see ``MultiScaleGlobalAssociation``).
+    ``lfa`` / ``mgc``: keep the local / global branch (the module ablation of the paper's Table 5); with one of
+    them F is that branch's output, with neither the network is the plain ResNet-34.
     """
 
     def __init__(
@@ -212,14 +214,16 @@ class GCLNet(nn.Module):
         heads: int = 4,
         backbone_weights: str | None = None,
         global_width: int = 128,
+        lfa: bool = True,
+        mgc: bool = True,
     ) -> None:
         super().__init__()
         if insert_after not in INSERTION_POINTS:
             raise ConfigError(f"insert_after must be one of {INSERTION_POINTS}, got {insert_after!r}")
         self.insert_after = insert_after
         self.backbone: ResNet = resnet(34, num_classes, in_channels, backbone_weights)
-        self.local_branch = LocalFeatureEnhancement(64, acb_batchnorm)
-        self.global_branch = MultiScaleGlobalAssociation(64, 4, heads, global_width)
+        self.local_branch = LocalFeatureEnhancement(64, acb_batchnorm) if lfa else None
+        self.global_branch = MultiScaleGlobalAssociation(64, 4, heads, global_width) if mgc else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         net = self.backbone
@@ -227,14 +231,17 @@ class GCLNet(nn.Module):
         if self.insert_after == "layer1":
             f = net.layer1(f)
         # Fusion of the two branches: element-wise sum (the paper only says "fused").
-        f = self.local_branch(f) + self.global_branch(f)
+        branches = [branch(f) for branch in (self.local_branch, self.global_branch) if branch is not None]
+        if branches:
+            f = branches[0] if len(branches) == 1 else branches[0] + branches[1]
         if self.insert_after == "stem":
             f = net.layer1(f)
         return net.forward_head(net.layer4(net.layer3(net.layer2(f))))
 
     def fuse(self) -> "GCLNet":
         """Fold the LFA's asymmetric blocks into single 3x3 convs (the paper's test-time form); returns ``self``."""
-        self.local_branch.fuse()
+        if self.local_branch is not None:
+            self.local_branch.fuse()
         return self
 
 
@@ -256,6 +263,8 @@ def gclnet(
     heads: int = 4,
     backbone_weights: str | None = None,
     global_width: int = 128,
+    lfa: bool = True,
+    mgc: bool = True,
 ) -> GCLNet:
-    """GCLNet (ResNet-34 + LFA + MGC); call ``fuse()`` before deployment."""
-    return GCLNet(num_classes, in_channels, insert_after, acb_batchnorm, heads, backbone_weights, global_width)
+    """GCLNet (ResNet-34 + LFA + MGC); call ``fuse()`` before deployment. ``lfa``/``mgc``: the module ablation."""
+    return GCLNet(num_classes, in_channels, insert_after, acb_batchnorm, heads, backbone_weights, global_width, lfa, mgc)
