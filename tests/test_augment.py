@@ -1,11 +1,14 @@
-"""The views of faces: the TTA views (affine warps, ten crops) that share the training augmentation's warp."""
+"""The views of faces: the TTA views (affine warps, ten crops) that share the training augmentation's warp, and the
+training augmentation's real-photo degradations (squeeze, downscale, blur)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from openfer.augment import AFFINE_VIEWS, affine_view, tta_views
+from openfer.augment import AFFINE_VIEWS, BatchAugment, affine_view, affine_warp, random_blur, random_downscale, tta_views
+from openfer.errors import ConfigError
 
 
 def test_affine_views_move_the_face_as_asked() -> None:
@@ -29,3 +32,50 @@ def test_tencrop_views_are_corner_and_centre_crops_and_their_mirrors() -> None:
     assert top_left < centre < top_right
     for crop, mirror in zip(views[:5], views[5:]):
         assert torch.equal(mirror, crop.flip(-1))
+
+
+def test_squeeze_narrows_the_face_to_the_share_of_its_width() -> None:
+    x = torch.zeros(1, 1, 48, 48)
+    x[..., 12:36, 12:36] = 1.0  # a 24 px square
+    one = torch.ones(1)
+    out = affine_warp(x, one, torch.zeros(1), torch.zeros(1), torch.zeros(1), one, 48, width=torch.full((1,), 0.5))
+    columns = (out[0, 0] > 0.5).any(0).sum().item()
+    rows = (out[0, 0] > 0.5).any(1).sum().item()
+    assert columns == 12 and rows == 24
+    assert torch.equal(affine_warp(x, one, torch.zeros(1), torch.zeros(1), torch.zeros(1), one, 48, width=one), affine_warp(x, one, *[torch.zeros(1)] * 3, one, 48))
+
+
+def test_downscale_removes_the_detail_a_small_face_cannot_hold() -> None:
+    checker = ((torch.arange(48)[:, None] + torch.arange(48)[None, :]) % 2).float().expand(3, 1, 48, 48).clone()
+    g = torch.Generator().manual_seed(0)
+    out = random_downscale(checker, 1.0, (0.25, 0.25), g)
+    assert out.shape == checker.shape
+    assert torch.allclose(out, torch.full_like(out, 0.5), atol=1e-5)  # 1-pixel detail averaged away at 12 px
+    assert torch.equal(random_downscale(checker, 0.0, (0.25, 0.25), g), checker)
+
+
+def test_blur_spreads_an_impulse_by_its_sigma() -> None:
+    x = torch.zeros(2, 1, 33, 33)
+    x[:, :, 16, 16] = 1.0
+    g = torch.Generator().manual_seed(0)
+    out = random_blur(x, 1.0, (1.0, 1.0), g)
+    assert torch.allclose(out.sum(dim=(1, 2, 3)), torch.ones(2), atol=1e-5)
+    offsets = (torch.arange(33) - 16.0) ** 2
+    variance = (out[0, 0].sum(0) * offsets).sum()
+    assert abs(variance.item() - 1.0) < 0.02  # the horizontal spread is sigma squared
+    assert torch.equal(random_blur(x, 0.0, (1.0, 1.0), g), x)
+
+
+def test_real_photo_degradations_change_only_the_faces_chosen() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 48, 48)
+    plain = BatchAugment(output_size=48)(x, torch.Generator().manual_seed(1))
+    degraded = BatchAugment(output_size=48, downscale=0.5, blur=0.5, squeeze=0.2)(x, torch.Generator().manual_seed(1))
+    assert plain.shape == degraded.shape == (64, 1, 48, 48)
+    assert 0.05 < (degraded - plain).abs().amax(dim=(1, 2, 3)).gt(1e-6).float().mean() <= 1.0
+    with pytest.raises(ConfigError, match="augment.blur is a probability"):
+        BatchAugment(blur=2.0)
+    with pytest.raises(ConfigError, match="augment.squeeze"):
+        BatchAugment(squeeze=1.0)
+    with pytest.raises(ConfigError, match="downscale_range"):
+        BatchAugment(downscale=0.5, downscale_range=(0.8, 0.2))

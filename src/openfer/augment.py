@@ -1,7 +1,8 @@
 """Views of faces, for training and for inference: the one home of the warp both use.
 
 Training: :class:`BatchAugment`, batch-level augmentation on tensors: one affine warp per sample (flip,
-rotation, scale, shift), brightness/contrast jitter and random erasing, all drawn from a seeded generator.
+rotation, scale, shift, a yaw-like horizontal squeeze), the degradations of faces cut from real photos
+(downscaling, blur), brightness/contrast jitter and random erasing, all drawn from a seeded generator.
 Working on whole batches keeps training free of per-image Python work, which matters on a 2-core CPU.
 
 Inference: :func:`tta_views`, the test-time augmentation views (:data:`TTA_MODES`) whose probabilities
@@ -47,6 +48,28 @@ class BatchAugment:
     contrast: float = 0.3
     erase: float = 0.5
     erase_area: tuple[float, float] = (0.02, 0.2)
+    #: Yaw-like warp: each face's width scaled by a factor drawn in [1 - squeeze, 1] (a head turned away
+    #: looks narrower); 0 draws nothing.
+    squeeze: float = 0.0
+    #: Probability that a face is shrunk by a factor in ``downscale_range`` and enlarged back (the small,
+    #: soft faces of group photos and video).
+    downscale: float = 0.0
+    downscale_range: tuple[float, float] = (0.25, 0.75)
+    #: Probability of a Gaussian blur whose sigma (pixels of the output) is drawn in ``blur_sigma``.
+    blur: float = 0.0
+    blur_sigma: tuple[float, float] = (0.4, 1.2)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.squeeze < 1.0:
+            raise ConfigError(f"augment.squeeze must be in [0, 1), got {self.squeeze}")
+        for name in ("downscale", "blur"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"augment.{name} is a probability, got {getattr(self, name)}")
+        low, high = self.downscale_range
+        if not 0.0 < low <= high <= 1.0:
+            raise ConfigError(f"augment.downscale_range must satisfy 0 < low <= high <= 1, got {self.downscale_range}")
+        if not 0.0 < self.blur_sigma[0] <= self.blur_sigma[1]:
+            raise ConfigError(f"augment.blur_sigma must satisfy 0 < low <= high, got {self.blur_sigma}")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n = x.shape[0]
@@ -60,7 +83,13 @@ class BatchAugment:
         zoom = torch.exp(uniform(math.log(self.scale[0]), math.log(self.scale[1])))
         sign = torch.where(torch.rand(n, generator=g) < self.flip, -1.0, 1.0)
         tx, ty = uniform(-self.shift, self.shift) * 2, uniform(-self.shift, self.shift) * 2
-        out = affine_warp(x, zoom, angle, tx, ty, sign, self.output_size)
+        # Options off draw nothing, so recipes without them see the same random stream as before they existed.
+        width = uniform(1 - self.squeeze, 1.0) if self.squeeze > 0 else None
+        out = affine_warp(x, zoom, angle, tx, ty, sign, self.output_size, width=width)
+        if self.downscale > 0:
+            out = random_downscale(out, self.downscale, self.downscale_range, g)
+        if self.blur > 0:
+            out = random_blur(out, self.blur, self.blur_sigma, g)
 
         shape = (n, 1, 1, 1)
         mean = out.mean(dim=(1, 2, 3), keepdim=True)
@@ -81,14 +110,55 @@ def affine_warp(
     ty: torch.Tensor,
     sign: torch.Tensor,
     output_size: int,
+    width: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Warp each face of ``x`` (N, C, H, W) by its own zoom (> 1 zooms in), rotation (radians), shift
     (``affine_grid`` units: 2 is the whole width) and mirror (``sign`` -1), bilinear with border padding,
-    to ``output_size``. The training augmentation draws these per face; the ``affine`` TTA fixes them."""
+    to ``output_size``; ``width`` (< 1) also narrows each face to that share of its width. The training
+    augmentation draws these per face; the ``affine`` TTA fixes them."""
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    theta = torch.stack([torch.stack([cos * sign, -sin, tx], 1), torch.stack([sin * sign, cos, ty], 1)], 1).to(x.dtype)
+    x_scale = sign if width is None else sign / width  # sampling x faster narrows the face
+    theta = torch.stack([torch.stack([cos * x_scale, -sin, tx], 1), torch.stack([sin * x_scale, cos, ty], 1)], 1).to(x.dtype)
     grid = F.affine_grid(theta, [x.shape[0], x.shape[1], output_size, output_size], align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_downscale(
+    x: torch.Tensor, probability: float, factors: tuple[float, float] = (0.25, 0.75), generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Shrink each chosen face of ``x`` (N, C, S, S) by its own factor in ``factors`` (area interpolation) and
+    enlarge it back (bilinear): the detail a face of ``factor * S`` pixels holds."""
+    n, size = x.shape[0], x.shape[-1]
+    chosen = torch.rand(n, generator=generator) < probability
+    sides = (torch.rand(n, generator=generator) * (factors[1] - factors[0]) + factors[0]).mul(size).round().clamp(2, size).long()
+    out = x.clone()
+    for side in sides[chosen].unique().tolist():
+        rows = torch.nonzero(chosen & (sides == side)).flatten()
+        small = F.interpolate(x[rows], size=(side, side), mode="area")
+        out[rows] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False)
+    return out
+
+
+def random_blur(
+    x: torch.Tensor, probability: float, sigmas: tuple[float, float] = (0.4, 1.2), generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Blur each chosen face of ``x`` (N, C, H, W) by a separable Gaussian of its own sigma in ``sigmas`` (pixels)."""
+    n, c, h, w = x.shape
+    chosen = torch.rand(n, generator=generator) < probability
+    sigma = torch.rand(n, generator=generator) * (sigmas[1] - sigmas[0]) + sigmas[0]
+    rows = torch.nonzero(chosen).flatten()
+    if len(rows) == 0:
+        return x
+    radius = max(1, math.ceil(3 * sigmas[1]))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    kernels = torch.exp(-0.5 * (offsets[None, :] / sigma[rows, None]) ** 2)
+    kernels = (kernels / kernels.sum(1, keepdim=True)).to(x.dtype).repeat_interleave(c, 0)  # (k * C, K)
+    faces = x[rows].reshape(1, len(rows) * c, h, w)
+    faces = F.conv2d(F.pad(faces, (radius, radius, 0, 0), mode="replicate"), kernels[:, None, None, :], groups=len(rows) * c)
+    faces = F.conv2d(F.pad(faces, (0, 0, radius, radius), mode="replicate"), kernels[:, None, :, None], groups=len(rows) * c)
+    out = x.clone()
+    out[rows] = faces.reshape(len(rows), c, h, w)
+    return out
 
 
 def random_erase(
