@@ -5,6 +5,9 @@ as the recogniser crops them; each row is the median of ``--repeats`` timed call
 warm-up, in milliseconds per face.
 
     python benchmarks/classifier_latency.py [--photos DIR] [--model SPEC ...] [--repeats 30]
+
+An ``.onnx`` SPEC (``openfer export``, with or without ``--int8``) runs in onnxruntime: one row per TTA, its
+precision that of the file.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ def main() -> None:
     print("| model | TTA | precision | folded conv+BN | ms / face |")
     print("|---|---|---|---|---:|")
     for spec in args.model:
+        if str(spec).endswith(".onnx"):
+            for tta in ("none", "flip"):
+                model = openfer.load_model(spec, tta=tta)
+                precision = "int8 (onnxruntime)" if getattr(model, "quantization", None) else "fp32 (onnxruntime)"
+                ms = 1000 * median_seconds(lambda: model.predict_proba(crops), args.repeats) / len(crops)
+                print(f"| {spec} | {tta} | {precision} | - | {ms:.2f} |", flush=True)
+            continue
         for tta in ("none", "flip"):
             for precision in ("fp32", "bf16"):
                 model = openfer.load_model(spec, tta=tta, precision=precision)
