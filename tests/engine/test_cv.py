@@ -115,3 +115,11 @@ def test_cli_cv_and_eval_fold(ckplus_recipe, tmp_path: Path, capsys: pytest.Capt
     assert "**58.33 ± 8.33**" in out and "Pooled accuracy over all 36 test images: 58.33 %" in out
     assert main(["cv", "--config", str(recipe), "--folds", "4", "--run-dir", str(run_dir)]) == 2
     assert "written for 3 folds, not 4" in capsys.readouterr().err
+
+
+def test_a_fold_trained_without_a_validation_is_one_clear_error(ckplus_recipe, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    recipe, _ = ckplus_recipe
+    command = ["cv", "--config", str(recipe), "--folds", "3", "--run-dir", str(tmp_path / "cv"), "--trainer.limit_val_batches", "0"]
+    assert main(command) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "fold 0: training ended before any validation, so no checkpoint was selected" in error

@@ -97,6 +97,8 @@ def _run_fold(
         raise ConfigError(f"fold {fold}: test images also in its training or validation part")  # select_folds guarantees not
     callback = trainer.checkpoint_callback
     best = Path(callback.best_model_path or fold_dir / "checkpoints" / "best.ckpt")
+    if not best.is_file():
+        raise ConfigError(f"fold {fold}: training ended before any validation, so no checkpoint was selected ({best}); train for at least one epoch with validation")
     report = evaluate(load_model(best), splits["test"], batch_size=batch_size, dataset=hp.dataset, progress=True)
     report.save(fold_dir / "test")
     score = callback.best_model_score
