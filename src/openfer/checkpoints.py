@@ -67,6 +67,8 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if not isinstance(payload, Mapping):
         raise CheckpointError(f"{path}: expected a state dict or a Lightning checkpoint, got {type(payload).__name__}")
     metadata = {**dict(payload.get("datamodule_hyper_parameters", {}) or {}), **dict(payload.get("hyper_parameters", {}) or {})}
+    if "hyper_parameters" in payload and isinstance(payload.get("epoch"), int):
+        metadata[TRAINED_KEY] = {"epochs": payload["epoch"] + 1, "steps": int(payload.get("global_step", 0))}
     state = _unwrap_state_dict(payload)
     if state is None:
         raise CheckpointError(f"{path}: no state dict of tensors inside (top-level keys: {', '.join(map(str, list(payload)[:8]))})")
@@ -236,10 +238,31 @@ def save_safetensors(state: Mapping[str, torch.Tensor], path: str | Path, metada
 def pack_checkpoint(checkpoint: str | Path, output: str | Path, extra_metadata: Mapping[str, Any] | None = None) -> Path:
     """Turn a Lightning training checkpoint into a weights-only safetensors file that
     :func:`openfer.load_model` reads: the network's tensors plus the metadata needed to rebuild it
-    (architecture, options, classes, input size, normalisation)."""
+    (architecture, options, classes, input size, normalisation) and how it was trained (:func:`training_record`)."""
     state, meta = read_state_dict(checkpoint)
-    save_safetensors(state, output, {**packed_metadata(meta, checkpoint), **dict(extra_metadata or {})})
+    save_safetensors(state, output, {**packed_metadata(meta, checkpoint), "training": training_record(meta), **dict(extra_metadata or {})})
     return Path(output)
+
+
+#: Metadata key :func:`read_state_dict` adds for Lightning checkpoints: epochs and optimiser steps done.
+TRAINED_KEY = "_trained"
+#: The recipe entries :func:`training_record` keeps: what a model card needs to say how a network was trained.
+TRAINING_KEYS = (
+    "dataset", "train_split", "val_split", "image_size", "batch_size", "soft_targets", "sampler", "class_weights",
+    "optimizer", "lr", "momentum", "nesterov", "weight_decay", "decoupled_weight_decay", "scheduler", "warmup_epochs",
+    "scheduler_options", "losses", "augment", "mixup", "ema_decay", "snapshots", "init_weights", "seed",
+)  # fmt: skip
+
+
+def training_record(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """How a network was trained, from a training checkpoint's hyper-parameters (the recipe's data and model
+    sections, epochs and steps done), or the record a packed file already carries; {} when neither is there."""
+    if isinstance(meta.get("training"), Mapping):
+        return dict(meta["training"])
+    record = {key: meta[key] for key in TRAINING_KEYS if meta.get(key) not in (None, {}, [])}
+    if isinstance(meta.get(TRAINED_KEY), Mapping):
+        record.update(meta[TRAINED_KEY])
+    return json.loads(json.dumps(record, default=str))  # tuples and paths as JSON has them
 
 
 def packed_metadata(meta: Mapping[str, Any], source: str | Path) -> dict[str, Any]:
@@ -292,6 +315,7 @@ def pack_ensemble(checkpoints: list[str | Path], output: str | Path, storage: st
         "model": "average_ensemble",
         "model_options": {"member": packed[0]["model"], "members": len(checkpoints), "member_options": packed[0]["model_options"]},
         "members": [Path(c).name for c in checkpoints],
+        "member_training": [training_record(meta) for meta in metas],
     }
     save_safetensors(tensors, output, metadata)
     return Path(output)
@@ -355,7 +379,7 @@ def pack_mixed_ensemble(
         if not packed["classes"]:
             raise CheckpointError(f"{path}: its metadata names no classes, which a mixed ensemble maps by")
         states.append(state)
-        members.append({**packed, "file": Path(path).name})
+        members.append({**packed, "file": Path(path).name, "training": training_record(meta)})
     metadata = {
         "model": MIXED_ENSEMBLE,
         "classes": list(vocabulary(classes if classes is not None else members[0]["classes"])),

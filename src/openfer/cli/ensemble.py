@@ -1,4 +1,4 @@
-"""``openfer ensemble eval|pack|select``: ensembles of checkpoints with the FAML paper's voting rules (docs/evaluation.md)."""
+"""``openfer ensemble eval|pack|select|card``: ensembles of checkpoints with the FAML paper's voting rules (docs/evaluation.md)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--output", required=True)
     pack.set_defaults(handler=run_pack)
     add_select_parser(commands)
+    card = commands.add_parser(
+        "card",
+        help="the model card of a packed ensemble: members and how each was trained, selection, accuracy, speed",
+        description="openfer ensemble card ens.safetensors --selection select.json --output MODEL_CARD.md. Training records come "
+        "from the file (stored by 'ensemble pack'), the choice and its accuracies from 'ensemble select --output'; the speed is measured now.",
+    )
+    card.add_argument("ensemble", help="a file from 'openfer ensemble pack' or 'openfer weights ensemble'")
+    card.add_argument("--selection", default=None, help="the JSON 'openfer ensemble select --output' wrote for these members")
+    card.add_argument("--speed-faces", type=int, default=64, help="faces per timed call (default 64)")
+    card.add_argument("--output", required=True, help="the Markdown file to write")
+    card.set_defaults(handler=run_card)
 
 
 def add_rule_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,4 +168,23 @@ def run_select(args: argparse.Namespace, rest: list[str]) -> int:
         with atomic_write(args.output, "w") as handle:
             json.dump(result.to_dict(), handle, indent=2)
         print(f"wrote {args.output}")
+    return 0
+
+
+def run_card(args: argparse.Namespace, rest: list[str]) -> int:
+    import shlex
+    import sys
+
+    from openfer.ensemble.card import model_card, read_selection
+    from openfer.errors import ConfigError
+    from openfer.files import atomic_write
+
+    if args.speed_faces < 1:
+        raise ConfigError(f"--speed-faces must be at least 1, got {args.speed_faces}")
+    selection = read_selection(args.selection)
+    command = "openfer " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["ensemble"] else None
+    text = model_card(args.ensemble, selection, args.speed_faces, command=command)
+    with atomic_write(args.output, "w") as handle:
+        handle.write(text)
+    print(f"wrote {args.output}")
     return 0
