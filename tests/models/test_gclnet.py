@@ -140,3 +140,28 @@ def test_module_ablation_of_table_5() -> None:
         net = local_only.backbone
         f = local_only.local_branch(net.layer1(net.stem(x)))
         torch.testing.assert_close(local_only(x), net.forward_head(net.layer4(net.layer3(net.layer2(f)))))
+
+
+def test_module_internals_of_tables_6_and_7() -> None:
+    """LFA without the split (one ACB pair over the whole map) or without asymmetric kernels (split, plain 3x3);
+    MGC with a 3x3 conv in place of the multi-scale convolutions or of ACmix. Shapes kept, sizes as defined."""
+    acb, plain = 64 * 64 * (9 + 3 + 3), 64 * 64 * 9
+    assert _count(LocalFeatureEnhancement(64, split=False)) == 2 * acb
+    assert _count(LocalFeatureEnhancement(64, asymmetric=False)) == 8 * plain
+    conv_64_128, conv_128_64 = 64 * 128 * 9 + 2 * 128, 128 * 64 * 9 + 2 * 64
+    full = create_model("gclnet")
+    multiscale_only = create_model("gclnet", mgc_acmix=False)
+    acmix_only = create_model("gclnet", mgc_multiscale=False)
+    assert _count(multiscale_only.global_branch) == _count(full.global_branch.scales) + conv_128_64
+    assert _count(acmix_only.global_branch) == conv_64_128 + _count(full.global_branch.acmix)
+    torch.manual_seed(0)
+    x = torch.randn(2, 64, 14, 14)
+    for module in (LocalFeatureEnhancement(64, split=False), LocalFeatureEnhancement(64, asymmetric=False), multiscale_only.global_branch, acmix_only.global_branch):
+        assert module.eval()(x).shape == x.shape
+    whole = LocalFeatureEnhancement(64, split=False).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(whole(x), x + whole.parts[0](x))  # one pair of blocks over the whole map
+        fused = create_model("gclnet", num_classes=7, lfa_asymmetric=False).eval()
+        y = torch.randn(1, 3, 64, 64)
+        before = fused(y)
+        torch.testing.assert_close(fused.fuse()(y), before)  # plain convs are left as they are, ACBs folded

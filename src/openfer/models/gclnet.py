@@ -77,14 +77,20 @@ class LocalFeatureEnhancement(nn.Module):
     would collapse into one 5x5 conv).
     """
 
-    def __init__(self, channels: int = 64, batchnorm: bool = False) -> None:
+    def __init__(self, channels: int = 64, batchnorm: bool = False, split: bool = True, asymmetric: bool = True) -> None:
         super().__init__()
-        self.parts = nn.ModuleList(
-            nn.Sequential(AsymmetricConvBlock(channels, channels, batchnorm), nn.ReLU(inplace=True), AsymmetricConvBlock(channels, channels, batchnorm))
-            for _ in range(4)
-        )
+        self.split = split
+
+        def block() -> nn.Module:
+            # Table 6's "feature map segmentation" row keeps the split with plain 3x3 convs.
+            return AsymmetricConvBlock(channels, channels, batchnorm) if asymmetric else nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+
+        # Table 6's "asymmetric convolution" row: one ACB -> ReLU -> ACB over the whole map, no split.
+        self.parts = nn.ModuleList(nn.Sequential(block(), nn.ReLU(inplace=True), block()) for _ in range(4 if split else 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.split:
+            return x + self.parts[0](x)
         h, w = x.shape[-2] // 2, x.shape[-1] // 2
         top, bottom = x[:, :, :h], x[:, :, h:]
         tl, tr, bl, br = (part(region) for part, region in zip(self.parts, (top[..., :w], top[..., w:], bottom[..., :w], bottom[..., w:])))
@@ -177,7 +183,7 @@ class MultiScaleGlobalAssociation(nn.Module):
     Eq. 2 (c/4-wide branches, 32,126 parameters).
     """
 
-    def __init__(self, channels: int = 64, groups: int = 4, heads: int = 4, width: int | None = None) -> None:
+    def __init__(self, channels: int = 64, groups: int = 4, heads: int = 4, width: int | None = None, multiscale: bool = True, acmix: bool = True) -> None:
         super().__init__()
         width = 2 * channels if width is None else width
         if channels % groups or width % groups:
@@ -185,13 +191,22 @@ class MultiScaleGlobalAssociation(nn.Module):
         split, branch = channels // groups, width // groups
         self.groups = groups
         self.width = width
-        self.scales = nn.ModuleList(
-            [conv_bn_relu(split, branch, 1)]
-            + [nn.Sequential(*(conv_bn_relu(split if j == 0 else branch, branch, 3) for j in range(i))) for i in range(1, groups)]
+        self.multiscale = multiscale
+        # Table 7's ablation: without the multi-scale convolutions a 3x3 conv (BN, ReLU) maps F to the width;
+        # without ACmix a 3x3 conv (BN, ReLU) maps the width back to F's channels.
+        self.scales = (
+            nn.ModuleList(
+                [conv_bn_relu(split, branch, 1)]
+                + [nn.Sequential(*(conv_bn_relu(split if j == 0 else branch, branch, 3) for j in range(i))) for i in range(1, groups)]
+            )
+            if multiscale
+            else nn.ModuleList([conv_bn_relu(channels, width, 3)])
         )
-        self.acmix = ACmix(width, channels, heads)
+        self.acmix = ACmix(width, channels, heads) if acmix else conv_bn_relu(width, channels, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.multiscale:
+            return self.acmix(self.scales[0](x))
         parts = x.chunk(self.groups, dim=1)
         return self.acmix(torch.cat([scale(part) for scale, part in zip(self.scales, parts)], dim=1))
 
@@ -202,7 +217,8 @@ class GCLNet(nn.Module):
     ``global_width``: channels of the MGC's multi-scale map (4 branches of ``global_width / 4``); 128 (default)
     follows the paper's complexity formula and 0.07 M, 64 the literal Eq. 2 split (see ``MultiScaleGlobalAssociation``).
     ``lfa`` / ``mgc``: keep the local / global branch (the module ablation of the paper's Table 5); with one of
-    them F is that branch's output, with neither the network is the plain ResNet-34.
+    them F is that branch's output, with neither the network is the plain ResNet-34. ``lfa_split`` /
+    ``lfa_asymmetric`` (Table 6) and ``mgc_multiscale`` / ``mgc_acmix`` (Table 7) switch each module's parts.
     """
 
     def __init__(
@@ -216,14 +232,18 @@ class GCLNet(nn.Module):
         global_width: int = 128,
         lfa: bool = True,
         mgc: bool = True,
+        lfa_split: bool = True,
+        lfa_asymmetric: bool = True,
+        mgc_multiscale: bool = True,
+        mgc_acmix: bool = True,
     ) -> None:
         super().__init__()
         if insert_after not in INSERTION_POINTS:
             raise ConfigError(f"insert_after must be one of {INSERTION_POINTS}, got {insert_after!r}")
         self.insert_after = insert_after
         self.backbone: ResNet = resnet(34, num_classes, in_channels, backbone_weights)
-        self.local_branch = LocalFeatureEnhancement(64, acb_batchnorm) if lfa else None
-        self.global_branch = MultiScaleGlobalAssociation(64, 4, heads, global_width) if mgc else None
+        self.local_branch = LocalFeatureEnhancement(64, acb_batchnorm, lfa_split, lfa_asymmetric) if lfa else None
+        self.global_branch = MultiScaleGlobalAssociation(64, 4, heads, global_width, mgc_multiscale, mgc_acmix) if mgc else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         net = self.backbone
@@ -265,6 +285,14 @@ def gclnet(
     global_width: int = 128,
     lfa: bool = True,
     mgc: bool = True,
+    lfa_split: bool = True,
+    lfa_asymmetric: bool = True,
+    mgc_multiscale: bool = True,
+    mgc_acmix: bool = True,
 ) -> GCLNet:
-    """GCLNet (ResNet-34 + LFA + MGC); call ``fuse()`` before deployment. ``lfa``/``mgc``: the module ablation."""
-    return GCLNet(num_classes, in_channels, insert_after, acb_batchnorm, heads, backbone_weights, global_width, lfa, mgc)
+    """GCLNet (ResNet-34 + LFA + MGC); call ``fuse()`` before deployment. ``lfa``/``mgc``: the module ablation
+    (Table 5); ``lfa_split``/``lfa_asymmetric`` and ``mgc_multiscale``/``mgc_acmix``: their internals (Tables 6-7)."""
+    return GCLNet(
+        num_classes, in_channels, insert_after, acb_batchnorm, heads, backbone_weights, global_width, lfa, mgc,
+        lfa_split, lfa_asymmetric, mgc_multiscale, mgc_acmix,
+    )  # fmt: skip
