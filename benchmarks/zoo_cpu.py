@@ -1,13 +1,13 @@
-"""The model zoo trained here: each seed model's CPU-scale recipe on FER2013, scored on PrivateTest.
+"""The model zoo trained here: each seed model's CPU-scale recipe on FER2013 (or FERPlus), scored on PrivateTest.
 
-For every ``configs/<model>_fer2013_cpu.yaml`` (or the models named with ``--models``) this trains the
-recipe with ``openfer train`` into ``runs/zoo/<model>`` (resumable: a run cut off continues with
-``--resume last`` the next time), evaluates its best checkpoint (selected on PublicTest) on PrivateTest
-without test-time augmentation, counts parameters and MACs at the recipe's input size, and prints a
-table beside the figures the papers report and the papers' settings. Results accumulate in
-``runs/zoo/results.jsonl``; ``--table-only`` prints the table from it without training.
+For every ``configs/<model>_<dataset>_cpu.yaml`` (or the models named with ``--models``) this trains the
+recipe with ``openfer train`` into ``runs/zoo/<model>`` (FERPlus: ``runs/zoo_ferplus/<model>``; resumable: a
+run cut off continues with ``--resume last`` the next time), evaluates its best checkpoint (selected on
+PublicTest) on PrivateTest without test-time augmentation, counts parameters and MACs at the recipe's input
+size, and prints a table beside the figures the papers report and the papers' settings. Results accumulate in
+``results.jsonl`` there; ``--table-only`` prints the table from it without training.
 
-    python benchmarks/zoo_cpu.py [--models resnet18 dan ...] [--table-only]
+    python benchmarks/zoo_cpu.py [--dataset fer2013|ferplus] [--models resnet18 dan ...] [--table-only]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from machine import bf16_note, cpu_name  # noqa: E402  (shared by the scripts in
 
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "runs" / "zoo"
+#: Where each dataset's zoo runs live.
+RUN_DIRS = {"fer2013": RUNS, "ferplus": REPO / "runs" / "zoo_ferplus"}
 
 #: What each paper reports and in which setting (shared/reference/models.md; docs/models/*.md).
 REPORTED = {
@@ -44,9 +46,10 @@ REPORTED = {
 }
 
 
-def recipes(models: list[str] | None) -> dict[str, Path]:
-    """Model name -> its CPU recipe."""
-    found = {p.name.removesuffix("_fer2013_cpu.yaml"): p for p in sorted((REPO / "configs").glob("*_fer2013_cpu.yaml"))}
+def recipes(models: list[str] | None, dataset: str = "fer2013") -> dict[str, Path]:
+    """Model name -> its CPU recipe for ``dataset``."""
+    suffix = f"_{dataset}_cpu.yaml"
+    found = {p.name.removesuffix(suffix): p for p in sorted((REPO / "configs").glob(f"*{suffix}"))}
     if models:
         unknown = [m for m in models if m not in found]
         if unknown:
@@ -55,9 +58,9 @@ def recipes(models: list[str] | None) -> dict[str, Path]:
     return found
 
 
-def train(name: str, recipe: Path) -> float:
+def train(name: str, recipe: Path, runs: Path = RUNS) -> float:
     """Train (or finish) the recipe; returns the wall seconds of this invocation (0 when already done)."""
-    run_dir = RUNS / name
+    run_dir = runs / name
     done = run_dir / "done.json"
     if done.is_file():
         return 0.0
@@ -77,7 +80,7 @@ def train(name: str, recipe: Path) -> float:
     return seconds
 
 
-def score(name: str, recipe: Path) -> dict:
+def score(name: str, recipe: Path, runs: Path = RUNS) -> dict:
     """PrivateTest accuracy of the best checkpoint, parameters, MACs and training time."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -89,14 +92,15 @@ def score(name: str, recipe: Path) -> dict:
     config = yaml.safe_load(recipe.read_text())
     data = config["data"]
     root = (REPO / data["root"]).resolve() if not Path(data["root"]).is_absolute() else Path(data["root"])
-    checkpoint = RUNS / name / "checkpoints" / "best.ckpt"
+    checkpoint = runs / name / "checkpoints" / "best.ckpt"
     model = load_model(checkpoint, tta="none")
-    report = evaluate(model, load_dataset(data["dataset"], root)["PrivateTest"], dataset="fer2013")
+    split = load_dataset(data["dataset"], root, **(data.get("dataset_options") or {}))["PrivateTest"]
+    report = evaluate(model, split, dataset=data["dataset"])
     net = model.net.float().eval()
     params = sum(p.numel() for p in net.parameters())
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net(torch.zeros(1, model.channels, model.image_size, model.image_size))
-    seconds = json.loads((RUNS / name / "done.json").read_text())["seconds"]
+    seconds = json.loads((runs / name / "done.json").read_text())["seconds"]
     return {
         "model": name,
         "recipe": str(recipe.relative_to(REPO)),
@@ -128,19 +132,22 @@ def print_table(rows: dict[str, dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", help="models to run (default: every *_fer2013_cpu.yaml recipe)")
-    parser.add_argument("--table-only", action="store_true", help="print the table from runs/zoo/results.jsonl")
+    parser.add_argument("--dataset", choices=sorted(RUN_DIRS), default="fer2013", help="whose recipes: *_<dataset>_cpu.yaml")
+    parser.add_argument("--models", nargs="+", help="models to run (default: every *_<dataset>_cpu.yaml recipe)")
+    parser.add_argument("--table-only", action="store_true", help="print the table from the results.jsonl of the runs")
     args = parser.parse_args()
-    results = RUNS / "results.jsonl"
+    runs = RUN_DIRS[args.dataset]
+    runs.mkdir(parents=True, exist_ok=True)
+    results = runs / "results.jsonl"
     rows: dict[str, dict] = {}
     if results.is_file():
         for line in results.read_text().splitlines():
             row = json.loads(line)
             rows[row["model"]] = row
     if not args.table_only:
-        for name, recipe in recipes(args.models).items():
-            train(name, recipe)
-            rows[name] = score(name, recipe)
+        for name, recipe in recipes(args.models, args.dataset).items():
+            train(name, recipe, runs)
+            rows[name] = score(name, recipe, runs)
             with open(results, "a") as handle:
                 handle.write(json.dumps(rows[name]) + "\n")
             print(f"{name}: {100 * rows[name]['accuracy']:.2f} % in {rows[name]['train_minutes']:.0f} min", flush=True)
