@@ -64,6 +64,9 @@ def test_blur_spreads_an_impulse_by_its_sigma() -> None:
     variance = (out[0, 0].sum(0) * offsets).sum()
     assert abs(variance.item() - 1.0) < 0.02  # the horizontal spread is sigma squared
     assert torch.equal(random_blur(x, 0.0, (1.0, 1.0), g), x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # as training calls it
+        blurred = random_blur(x, 1.0, (1.0, 1.0), torch.Generator().manual_seed(0))
+    assert blurred.dtype == x.dtype and torch.allclose(blurred, out, atol=1e-6)
 
 
 def test_real_photo_degradations_change_only_the_faces_chosen() -> None:

@@ -154,8 +154,9 @@ def random_blur(
     kernels = torch.exp(-0.5 * (offsets[None, :] / sigma[rows, None]) ** 2)
     kernels = (kernels / kernels.sum(1, keepdim=True)).to(x.dtype).repeat_interleave(c, 0)  # (k * C, K)
     faces = x[rows].reshape(1, len(rows) * c, h, w)
-    faces = F.conv2d(F.pad(faces, (radius, radius, 0, 0), mode="replicate"), kernels[:, None, None, :], groups=len(rows) * c)
-    faces = F.conv2d(F.pad(faces, (0, 0, radius, radius), mode="replicate"), kernels[:, None, :, None], groups=len(rows) * c)
+    with torch.autocast(x.device.type, enabled=False):  # training runs under bf16 autocast; blur in the batch's dtype
+        faces = F.conv2d(F.pad(faces, (radius, radius, 0, 0), mode="replicate"), kernels[:, None, None, :], groups=len(rows) * c)
+        faces = F.conv2d(F.pad(faces, (0, 0, radius, radius), mode="replicate"), kernels[:, None, :, None], groups=len(rows) * c)
     out = x.clone()
     out[rows] = faces.reshape(len(rows), c, h, w)
     return out

@@ -28,6 +28,7 @@ from openfer.files import atomic_path, file_sha256
 from openfer.imageio import display_path
 from openfer.inference import ExpressionModel, Faces
 from openfer.losses import logits_of
+from openfer.models.layers import fuse_conv_bn
 
 #: Bump when the exported graph or its metadata change, so that cached exports are rebuilt.
 ONNX_FORMAT = 1
@@ -57,7 +58,8 @@ def export_onnx(model: ExpressionModel, output: str | Path, opset: int = 17, tol
     import onnx
 
     output = Path(output)
-    net = _LogitsOnly(model.net).eval()
+    # The inference form: conv + BN pairs folded and re-parameterisable blocks collapsed (same function in eval).
+    net = _LogitsOnly(fuse_conv_bn(model.net)).eval()
     example = torch.zeros(2, model.channels, model.image_size, model.image_size)
     with atomic_path(output) as temporary:
         with warnings.catch_warnings():

@@ -37,12 +37,16 @@ def fuse_conv_bn(module: nn.Module) -> nn.Module:
 
     The folded network computes the same function in eval mode (to float rounding) with one pass over
     each feature map fewer; under bf16 autocast on a CPU the separate BatchNorm is the costlier part.
+    Re-parameterisable blocks (any module with a ``fused_conv`` method, e.g.
+    :class:`openfer.models.repvgg.RepBlock`) are folded into their single convolution too.
     """
     import copy
 
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     fused = copy.deepcopy(module).eval()
+    for block in [m for m in fused.modules() if callable(getattr(m, "fused_conv", None))]:
+        block.reparameterize()
     for parent in [fused, *fused.modules()]:
         for name, child in list(parent.named_children()):
             if not isinstance(child, nn.Sequential):
