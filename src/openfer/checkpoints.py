@@ -392,3 +392,37 @@ def pack_mixed_ensemble(
     }
     save_safetensors(stored_members(states, storage), output, metadata)
     return Path(output)
+
+
+def split_ensemble(path: str | Path, output_dir: str | Path) -> list[Path]:
+    """Each network of an ensemble file (``openfer weights ensemble`` or ``openfer ensemble pack``) as its own
+    weights file ``<output_dir>/<stem>_<i>.safetensors``, with the metadata that rebuilds it and its training
+    record; tensors are kept in the storage they have (int8 ones restored to float32)."""
+    path = Path(path)
+    state, meta = read_state_dict(path)
+    kind = meta.get("model")
+    if kind == MIXED_ENSEMBLE:
+        described = [dict(m) for m in meta.get("member_metadata") or []]
+    elif kind == "average_ensemble":
+        options = meta.get("model_options") or {}
+        training = meta.get("member_training") or [{}] * int(options.get("members", 0))
+        base = {key: meta[key] for key in ("classes", "input_size", "mean", "std") if key in meta}
+        described = [{**base, "model": options.get("member"), "model_options": options.get("member_options") or {}, "training": record} for record in training]
+    else:
+        raise CheckpointError(f"{path}: not an ensemble file (model {kind!r}); nothing to split")
+    if not described:
+        raise CheckpointError(f"{path}: its metadata lists no members")
+    outputs = []
+    for i, member in enumerate(described):
+        prefix = f"members.{i}."
+        member_state = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+        if not member_state:
+            raise CheckpointError(f"{path}: no tensors for member {i}")
+        metadata = {key: member[key] for key in ("model", "model_options", "classes", "input_size", "mean", "std") if key in member}
+        metadata["training"] = member.get("training") or {}
+        metadata["split_from"] = f"{path.name}#{i}"
+        output = Path(output_dir) / f"{path.stem}_{i}.safetensors"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        save_safetensors(member_state, output, metadata)
+        outputs.append(output)
+    return outputs

@@ -72,3 +72,32 @@ def test_cli_measures_losses_on_a_dataset_when_none_are_given(tmp_path: Path, ti
         expected = -np.log(probabilities[np.arange(len(split)), split.labels]).mean()
         assert loss == pytest.approx(expected, rel=1e-4)
     assert "cross-entropy" in capsys.readouterr().out
+
+
+def test_split_gives_each_network_of_an_ensemble_file_alone(tmp_path: Path, capsys) -> None:
+    """Both kinds of ensemble file: each split member predicts exactly as that member inside the ensemble."""
+    from openfer.labels import AFFECTNET8, FER2013
+    from openfer.models import create_model
+
+    files = []
+    for seed, classes in ((1, FER2013), (2, AFFECTNET8)):
+        torch.manual_seed(seed)
+        net = create_model("openfer_vgg", num_classes=len(classes), widths=[4], hidden=4)
+        files.append(tmp_path / f"m{seed}.safetensors")
+        save_safetensors(net.state_dict(), files[-1], {"model": "openfer_vgg", "model_options": {"widths": [4], "hidden": 4}, "classes": list(classes), "input_size": [1, 24, 24]})
+    assert main(["ensemble", "pack", *map(str, files), "--output", str(tmp_path / "mixed.safetensors")]) == 0
+    assert main(["weights", "split", str(tmp_path / "mixed.safetensors"), "--output-dir", str(tmp_path / "parts")]) == 0
+    faces = np.random.default_rng(0).integers(0, 256, (3, 24, 24), dtype=np.uint8)
+    for i, original in enumerate(files):
+        part = tmp_path / "parts" / f"mixed_{i}.safetensors"
+        np.testing.assert_array_equal(load_model(part, tta="none").predict_proba(faces), load_model(original, tta="none").predict_proba(faces))
+        assert read_state_dict(part)[1]["split_from"] == f"mixed.safetensors#{i}"
+    assert main(["weights", "split", "default", "--output-dir", str(tmp_path / "shipped")]) == 0
+    shipped = load_model("default", tta="none", precision="fp32")
+    for i in range(2):
+        alone = load_model(tmp_path / "shipped" / f"openfer_vgg_fer2013_{i}.safetensors", tta="none", precision="fp32")
+        shipped.net = load_model("default", tta="none", precision="fp32").net.members[i]
+        np.testing.assert_array_equal(alone.predict_proba(faces), shipped.predict_proba(faces))
+    capsys.readouterr()
+    assert main(["weights", "split", str(files[0]), "--output-dir", str(tmp_path / "none")]) == 2
+    assert "not an ensemble file" in capsys.readouterr().err

@@ -29,6 +29,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     ensemble.add_argument("--output", required=True)
     ensemble.set_defaults(handler=run_ensemble)
+    split = commands.add_parser("split", help="an ensemble file -> one weights file per network (to select, re-pack or score them alone)")
+    split.add_argument("ensemble", help="a file from 'openfer weights ensemble' or 'openfer ensemble pack', or a preset (default)")
+    split.add_argument("--output-dir", required=True, help="folder for <stem>_<i>.safetensors")
+    split.set_defaults(handler=run_split)
     fga = commands.add_parser(
         "fga",
         help="one FGA generation: fuse trained networks of one architecture (FAML paper, Algorithm 1)",
@@ -83,6 +87,16 @@ def run_ensemble(args: argparse.Namespace, rest: list[str]) -> int:
 
     path = pack_ensemble(args.checkpoints, args.output, storage=args.storage)
     print(f"wrote {path}")
+    return 0
+
+
+def run_split(args: argparse.Namespace, rest: list[str]) -> int:
+    from openfer.checkpoints import split_ensemble
+    from openfer.inference import PRESET_WEIGHTS, preset_name
+
+    preset = preset_name(args.ensemble)
+    for path in split_ensemble(PRESET_WEIGHTS[preset] if preset else args.ensemble, args.output_dir):
+        print(f"wrote {path}")
     return 0
 
 
