@@ -88,3 +88,25 @@ def test_shared_ckplus48_folds_hold_every_class(shared_dataset, recwarn) -> None
     fold = load_dataset("ckplus", shared_dataset("ckplus48"), fold=9)
     assert [len(fold[name]) for name in ("train", "val", "test")] == [len(split) - len(fold["val"]) - len(fold["test"]), 99, 96]
     assert not set(fold["val"].groups) & (set(fold["train"].groups) | set(fold["test"].groups))
+
+
+def test_shared_ckplus48_random_4_to_1_holdout(shared_dataset) -> None:
+    """GCLNet's protocol: an image-level random 4:1 split (here seeded and stratified, 10 % of all to validation)."""
+    def load_ckplus(root, **options):
+        return load_dataset("ckplus", root, **options)
+
+    data = load_ckplus(shared_dataset("ckplus48"), holdout=0.2, seed=0)
+    assert list(data) == ["train", "val", "test"]
+    total = sum(len(part) for part in data.values())
+    assert total == 981 and abs(len(data["test"]) - 0.2 * 981) <= 7 and abs(len(data["val"]) - 0.1 * 981) <= 7
+    ids = [set(part.image_ids or map(str, part.paths)) for part in data.values()]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    for name, part in data.items():  # stratified: each class in the same share in every part
+        assert all(abs(c / len(part) - a / 981) < 0.03 for c, a in zip(part.counts(), load_ckplus(shared_dataset("ckplus48"))["all"].counts())), name
+    assert set(data["train"].groups) & set(data["test"].groups)  # subjects are shared across the split, as in the paper
+    again = load_ckplus(shared_dataset("ckplus48"), holdout=0.2, seed=0)
+    assert [str(p) for p in again["test"].paths] == [str(p) for p in data["test"].paths]
+    assert [str(p) for p in load_ckplus(shared_dataset("ckplus48"), holdout=0.2, seed=1)["test"].paths] != [str(p) for p in data["test"].paths]
+    assert list(load_ckplus(shared_dataset("ckplus48"), holdout=0.2, validation=False)) == ["train", "test"]
+    with pytest.raises(ConfigError, match="not used with fold"):
+        load_ckplus(shared_dataset("ckplus48"), holdout=0.2, fold=0)

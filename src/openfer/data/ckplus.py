@@ -23,11 +23,12 @@ _FILE_NAME = re.compile(r"(S\d+)_\d+_\d+\.\w+")
 
 
 def load_ckplus(
-    root: str | Path, fold: int | None = None, num_folds: int | None = None, validation: bool = True, seed: int = 0
+    root: str | Path, fold: int | None = None, num_folds: int | None = None, validation: bool = True, seed: int = 0, holdout: float | None = None
 ) -> Dataset:
     """CK+ as ``{"all": ...}``, the test folds ``fold0``.. (``num_folds``), or fold ``fold``'s train/val/test.
 
-    See :func:`openfer.data.splits.select_folds` for ``validation`` and ``seed``.
+    See :func:`openfer.data.splits.select_folds` for ``validation``, ``seed`` and ``holdout`` (a seeded random
+    image-level split, e.g. 0.2 for GCLNet's 4:1).
     """
     root = Path(root)
     data = load_class_folders(root, vocab.CKPLUS, grey=True)
@@ -41,4 +42,4 @@ def load_ckplus(
             raise DatasetError(f"{path}: file name is not S<subject>_<sequence>_<frame>.png")
         subjects.append(match.group(1))
     split.groups = np.asarray(subjects)
-    return select_folds(split, fold, num_folds, validation, seed)
+    return select_folds(split, fold, num_folds, validation, seed, holdout)

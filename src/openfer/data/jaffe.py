@@ -20,11 +20,12 @@ from openfer.errors import DatasetError
 
 
 def load_jaffe(
-    root: str | Path, fold: int | None = None, num_folds: int | None = None, validation: bool = True, seed: int = 0
+    root: str | Path, fold: int | None = None, num_folds: int | None = None, validation: bool = True, seed: int = 0, holdout: float | None = None
 ) -> Dataset:
     """JAFFE as ``{"all": ...}``, the test folds ``fold0``.. (``num_folds``), or fold ``fold``'s train/val/test.
 
-    See :func:`openfer.data.splits.select_folds` for ``validation`` and ``seed``.
+    See :func:`openfer.data.splits.select_folds` for ``validation``, ``seed`` and ``holdout`` (a seeded random
+    image-level split, e.g. 0.2 for GCLNet's 4:1).
     """
     root = Path(root)
     if not root.is_dir():
@@ -51,4 +52,4 @@ def load_jaffe(
         grey=True,
         image_ids=[p.name for p in paths],
     )
-    return select_folds(split, fold, num_folds, validation, seed)
+    return select_folds(split, fold, num_folds, validation, seed, holdout)

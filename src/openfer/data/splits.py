@@ -77,15 +77,39 @@ def fold_splits(split: FaceSplit, num_folds: int = 10, seed: int = 0) -> Dataset
     return {f"fold{k}": split.subset(np.flatnonzero(folds == k), f"fold{k}") for k in range(num_folds)}
 
 
+def random_holdout(split: FaceSplit, test: float = 0.2, validation: float = 0.1, seed: int = 0) -> Dataset:
+    """An image-level random split, stratified by class and seeded: ``test`` of each class's images to
+    ``test``, ``validation`` to ``val`` (none when 0), the rest to ``train``. Subjects are not kept apart,
+    as in the papers that report such splits (GCLNet's CK+ 4:1); prefer subject folds when comparing models."""
+    if not 0 < test < 1 or not 0 <= validation < 1 or test + validation >= 1:
+        raise ConfigError(f"holdout: test ({test}) and validation ({validation}) must be fractions with room left for training")
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for label in range(len(split.classes)):
+        rows = rng.permutation(np.flatnonzero(split.labels == label))
+        n_test, n_val = round(test * len(rows)), round(validation * len(rows))
+        parts["test"].append(rows[:n_test])
+        parts["val"].append(rows[n_test : n_test + n_val])
+        parts["train"].append(rows[n_test + n_val :])
+    names = ("train", "val", "test") if validation > 0 else ("train", "test")
+    return {name: split.subset(np.sort(np.concatenate(parts[name])), name) for name in names}
+
+
 def select_folds(
-    split: FaceSplit, fold: int | None, num_folds: int | None, validation: bool = True, seed: int = 0
+    split: FaceSplit, fold: int | None, num_folds: int | None, validation: bool = True, seed: int = 0, holdout: float | None = None
 ) -> Dataset:
     """The dataset option shared by CK+ and JAFFE.
 
     Neither option: ``{"all": split}``; ``num_folds`` alone: the test folds ``fold0`` ..; ``fold=k``:
     ``{"train", "val", "test"}`` of fold k of ``num_folds`` (default 10), ``val`` being fold
     :func:`validation_fold` (k + 1) and ``train`` the rest; ``validation=False``: ``{"train", "test"}``.
+    ``holdout=f``: instead, the image-level random split of :func:`random_holdout` (``f`` of the images to
+    test, 10 % to validation unless ``validation=False``), seeded by ``seed``.
     """
+    if holdout is not None:
+        if fold is not None or num_folds is not None:
+            raise ConfigError("holdout: a random image-level split, not used with fold / num_folds")
+        return random_holdout(split, holdout, 0.1 if validation else 0.0, seed)
     if fold is None:
         return {split.name: split} if num_folds is None else fold_splits(split, num_folds, seed)
     num_folds = 10 if num_folds is None else num_folds
