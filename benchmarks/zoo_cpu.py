@@ -58,14 +58,15 @@ def recipes(models: list[str] | None, dataset: str = "fer2013") -> dict[str, Pat
     return found
 
 
-def train(name: str, recipe: Path, runs: Path = RUNS) -> float:
-    """Train (or finish) the recipe; returns the wall seconds of this invocation (0 when already done)."""
+def train(name: str, recipe: Path, runs: Path = RUNS, extra: list[str] | None = None) -> float:
+    """Train (or finish) the recipe into ``runs/name`` (``extra``: more ``openfer train`` arguments); returns the
+    wall seconds of this invocation (0 when already done)."""
     run_dir = runs / name
     done = run_dir / "done.json"
     if done.is_file():
         return 0.0
     command = [sys.executable, "-m", "openfer", "train", "--config", str(recipe), "--run_dir", str(run_dir),
-               "--trainer.enable_progress_bar", "false", "--resume", "last"]  # fmt: skip
+               "--trainer.enable_progress_bar", "false", *(extra or []), "--resume", "last"]  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(run_dir / "train.log", "a") as log:
