@@ -44,3 +44,29 @@ def test_a_few_steps_on_fer2013_reduce_the_loss(fer2013_batch, optimise) -> None
     first, last = optimise(model, images, labels, {"cross_entropy": {}}, steps=5, lr=0.01)
     assert last < first
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_cpu_scale_variants_keep_the_masking_design() -> None:
+    """trunk=18 and shallower masks; a depth of 0 leaves a stage unmasked (x * (1 + 0)); the default is the authors'."""
+    from openfer.errors import ConfigError
+
+    with torch.device("meta"):
+        authors = create_model("rmn", num_classes=7)
+        small = create_model("rmn", num_classes=7, in_channels=1, trunk=18, mask_depths=(1, 1, 1, 0))
+        plain = create_model("rmn", num_classes=7, in_channels=1, trunk=18, mask_depths=(0, 0, 0, 0))
+        resnet18 = create_model("resnet18", num_classes=7, in_channels=1)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(authors) == 137_796_423
+    assert count(plain) == count(resnet18)  # no masks: the ResNet-18 trunk and a 512 -> 7 head
+    assert count(small) - count(plain) == sum(count(m) for m in small.masks) > 0
+    torch.manual_seed(0)
+    unmasked = create_model("rmn", num_classes=7, in_channels=1, trunk=18, mask_depths=(0, 0, 0, 0)).eval()
+    reference = create_model("resnet18", num_classes=7, in_channels=1).eval()
+    state = {k.removeprefix("backbone."): v for k, v in unmasked.state_dict().items() if k.startswith("backbone.")}
+    state.update({"fc.weight": unmasked.fc[1].weight, "fc.bias": unmasked.fc[1].bias})
+    reference.load_state_dict(state)
+    x = torch.randn(2, 1, 48, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(unmasked(x), reference(x))
+    with pytest.raises(ConfigError, match="trunk must be 18 or 34"):
+        create_model("rmn", trunk=50)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openfer.checkpoints import load_backbone_weights, read_state_dict
-from openfer.errors import CheckpointError
+from openfer.errors import CheckpointError, ConfigError
 from openfer.models.backbones.resnet import WIDTHS, BasicBlock, ResNet, init_conv_bn, resnet
 from openfer.models.registry import register_model
 
@@ -72,7 +72,12 @@ class MaskingBlock(nn.Module):
 
 
 class ResidualMaskingNetwork(nn.Module):
-    """RMN on a ResNet-34 trunk; ``forward`` returns logits."""
+    """RMN on a ResNet-34 trunk; ``forward`` returns logits.
+
+    ``trunk`` (34, or 18) and ``mask_depths`` (the U-Net depth of the masking block after each stage; the
+    authors' (4, 3, 2, 1); 0 leaves a stage unmasked) give CPU-scale variants. The masks of the wide late stages
+    hold most of RMN's parameters (the one after stage 4 alone, depth 1: 21 M).
+    """
 
     def __init__(
         self,
@@ -81,18 +86,25 @@ class ResidualMaskingNetwork(nn.Module):
         dropout: float = 0.4,
         mask_activation: MaskActivation = "softmax",
         backbone_weights: str | None = None,
+        trunk: int = 34,
+        mask_depths: tuple[int, ...] = MASK_DEPTHS,
     ) -> None:
         super().__init__()
-        self.backbone: ResNet = resnet(34, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
-        self.masks = nn.ModuleList(MaskingBlock(w, d, mask_activation) for w, d in zip(WIDTHS, MASK_DEPTHS))
+        if trunk not in (18, 34) or len(mask_depths) != len(WIDTHS) or min(mask_depths) < 0:
+            raise ConfigError(f"RMN: trunk must be 18 or 34 and mask_depths hold {len(WIDTHS)} depths; got {trunk}, {tuple(mask_depths)}")
+        self.backbone: ResNet = resnet(trunk, num_classes=0, in_channels=in_channels, backbone_weights=backbone_weights)
+        # A depth of 0 leaves that stage without a masking block (identity mask, x * (1 + 0)).
+        self.masks = nn.ModuleList(MaskingBlock(w, d, mask_activation) if d > 0 else nn.Identity() for w, d in zip(WIDTHS, mask_depths))
+        self.mask_depths = tuple(mask_depths)
         # ``resmasking_dropout1``: Dropout(0.4) before the classifier.
         self.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.backbone.num_features, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.backbone.stem(x)
-        for index, mask in enumerate(self.masks, start=1):
+        for index, (mask, depth) in enumerate(zip(self.masks, self.mask_depths), start=1):
             x = getattr(self.backbone, f"layer{index}")(x)
-            x = x * (1 + mask(x))  # RMN paper: attention residual learning keeps the trunk's features
+            if depth > 0:
+                x = x * (1 + mask(x))  # RMN paper: attention residual learning keeps the trunk's features
         return self.fc(x.mean(dim=(2, 3)))
 
 
@@ -191,11 +203,14 @@ def rmn(
     dropout: float = 0.4,
     mask_activation: MaskActivation = "softmax",
     backbone_weights: str | None = None,
+    trunk: int = 34,
+    mask_depths: tuple[int, ...] = MASK_DEPTHS,
 ) -> ResidualMaskingNetwork:
-    """Residual Masking Network (137,796,423 parameters for 7 classes; 21.9 GMACs at 224 x 224).
+    """Residual Masking Network (137,796,423 parameters for 7 classes; 21.9 GMACs at 224 x 224); ``trunk`` and
+    ``mask_depths`` give the CPU-scale variants (see :class:`ResidualMaskingNetwork`).
 
     ``backbone_weights``: a user-held torchvision-layout ResNet-34 checkpoint (ImageNet upstream).
     The authors' trained checkpoints (``resmasking_dropout1``, e.g. their FER2013
     ``resmasking_dropout1_rot30_2019Nov17_14.33``) load into ``rmn()`` with :func:`load_authors_checkpoint`.
     """
-    return ResidualMaskingNetwork(num_classes, in_channels, dropout, mask_activation, backbone_weights)
+    return ResidualMaskingNetwork(num_classes, in_channels, dropout, mask_activation, backbone_weights, trunk, tuple(mask_depths))
