@@ -90,7 +90,9 @@ def fer_worker(photos: Path, repeats: int, boxes: list[list[int]], faces_file: s
     print(json.dumps(result))
 
 
-def openfer_rows(photos: Path, repeats: int, private: FaceSplit | None, files: dict[str, Path]) -> tuple[list[dict], list[list[int]]]:
+def openfer_rows(
+    photos: Path, repeats: int, private: FaceSplit | None, files: dict[str, Path], unscored: tuple[str, ...] = ()
+) -> tuple[list[dict], list[list[int]]]:
     """Timings (and PrivateTest accuracy) of the shipped model's presets on openfer's backends and of the
     model files in ``files`` (label -> path, e.g. the int8 export), and the face boxes of the classifier photo."""
     from openfer.engine.evaluate import evaluate
@@ -126,7 +128,7 @@ def openfer_rows(photos: Path, repeats: int, private: FaceSplit | None, files: d
             "seconds": seconds,
             "classifier_seconds": classify_seconds,
         }
-        if private is not None:
+        if private is not None and spec not in unscored:
             row["accuracy"] = evaluate(recognizer.model, private).accuracy
         rows.append(row)
     return rows, boxes
@@ -153,6 +155,8 @@ def main() -> None:
                         help="FER2013 for the same-run PrivateTest accuracy of every row (skipped when absent)")  # fmt: skip
     parser.add_argument("--fer-python", help="a python interpreter that has the fer package")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-accuracy", nargs="*", default=[], metavar="PRESET",
+                        help="presets whose rows are timed but not scored (default's 14-view TTA takes minutes per split on CPUs without AMX)")  # fmt: skip
     parser.add_argument("--worker-fer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--boxes", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--faces-file", help=argparse.SUPPRESS)
@@ -181,7 +185,7 @@ def main() -> None:
             calibration, check = draw_calibration_faces(load_dataset("fer2013", args.fer2013)["Training"])
             files["`fast` int8"] = Path(folder) / "fast.int8.onnx"
             quantize_onnx(load_model("fast"), files["`fast` int8"], calibration, check=check, source="fer2013 Training (seed 0)")
-        rows, boxes = openfer_rows(args.photos, args.repeats, private, files)
+        rows, boxes = openfer_rows(args.photos, args.repeats, private, files, tuple(args.no_accuracy))
         peer = fer_row(args.fer_python, args.photos, args.repeats, boxes, faces_file)
     load = os.getloadavg()
     print(f"command: python {' '.join(sys.argv)}")
