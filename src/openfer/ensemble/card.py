@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -82,21 +81,12 @@ def measure_speed(model: Any, faces: int = 64, repeats: int = 5, seed: int = 0) 
     return 1000 * float(np.median(times)) / faces
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def model_card(path: str | Path, selection: Mapping[str, Any] | None = None, speed_faces: int = 64, command: str | None = None) -> str:
     """The Markdown model card of the ensemble file ``path``; ``selection``: the JSON of ``openfer ensemble
     select --output`` that chose its members (the card then gives the split they were chosen on, its accuracy
     there and on the report split); ``command``: the command that wrote the card, quoted in it."""
     from openfer.checkpoints import read_state_dict
+    from openfer.explain.report import _cpu_model
     from openfer.files import file_sha256
     from openfer.inference import load_model
 
@@ -147,7 +137,7 @@ def model_card(path: str | Path, selection: Mapping[str, Any] | None = None, spe
         "## Speed",
         "",
         f"{per_face:.2f} ms per face ({1000 / per_face:.0f} faces/s) through `predict_proba`, {speed_faces} faces of 48 x 48 per call, "
-        f"measured when this card was written: {datetime.date.today()}, {_cpu()}, {os.cpu_count()} cores"
+        f"measured when this card was written: {datetime.date.today()}, {_cpu_model()}, {os.cpu_count()} cores"
         + (", bf16" if getattr(model, "bf16", False) or any(getattr(m, "bf16", False) for m in getattr(model, "members", [])) else "") + ".",
         "",
     ]

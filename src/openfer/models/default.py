@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from openfer.models.layers import conv_bn_relu
+from openfer.models.layers import classifier_head, conv_bn_relu
 from openfer.models.registry import register_model
 
 
@@ -36,16 +36,7 @@ class FERVGG(nn.Module):
                 channels = width
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(dropout),
-            nn.Linear(channels, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
+        self.head = classifier_head(channels, hidden, num_classes, dropout)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -31,6 +31,21 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> n
     )
 
 
+def classifier_head(channels: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """openfer's CNN head: global average pooling, dropout, Linear(channels, hidden), BatchNorm1d, ReLU,
+    dropout, Linear(hidden, classes) (keys ``head.3``, ``head.4``, ``head.7`` in the shipped weights)."""
+    return nn.Sequential(
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(channels, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
+
+
 def fuse_conv_bn(module: nn.Module) -> nn.Module:
     """An inference copy of ``module`` in which every ``Conv2d`` directly followed by a ``BatchNorm2d``
     inside an ``nn.Sequential`` is folded into one ``Conv2d`` (running statistics; the module is unchanged).
