@@ -18,7 +18,7 @@ from openfer.inference import ExpressionModel, load_model  # noqa: E402
 
 @pytest.fixture(scope="module")
 def torch_model(random_model_file: Path) -> ExpressionModel:
-    return load_model(random_model_file)
+    return load_model(random_model_file, precision="fp32")  # the exact reference the float graph matches
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,13 @@ def test_cli_export_gives_the_probabilities_of_load_model_fast_within_1e_4(tmp_p
     assert "match PyTorch within 1e-04 (tta flip)" in capsys.readouterr().out
     faces = real_faces(shared_photos)
     exported = load_model(output)  # the file carries its TTA
-    np.testing.assert_allclose(exported.predict_proba(faces), load_model("fast").predict_proba(faces), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(exported.predict_proba(faces), load_model("fast", precision="fp32").predict_proba(faces), atol=1e-4, rtol=0)
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
 
 
 @pytest.mark.slow
 def test_export_of_the_default_preset_keeps_its_affine_tta(tmp_path: Path, shared_photos: Path) -> None:
-    default = load_model("default")
+    default = load_model("default", precision="fp32")
     path = export_onnx(default, tmp_path / "default.onnx", tolerance=1e-4)
     exported = OnnxExpressionModel(path)
     assert exported.tta == "affine"

@@ -134,3 +134,18 @@ def test_lightning_checkpoint_with_tuple_classes_loads(tmp_path):
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, "hyper_parameters": metadata}, path)
     model = load_model(path)
     assert model.classes == classes
+
+
+def test_predict_proba_runs_in_the_cpus_native_precision_unless_told(random_model_file: Path) -> None:
+    from openfer.inference import native_bf16
+
+    assert load_model(random_model_file).bf16 == native_bf16()  # "auto": bf16 only where the CPU has it
+    exact = load_model(random_model_file, tta="none", precision="fp32")
+    fast = load_model(random_model_file, tta="none", precision="bf16")
+    assert not exact.bf16 and fast.bf16
+    faces = np.random.default_rng(5).integers(0, 256, (4, 48, 48), dtype=np.uint8)
+    with fast.exact():  # fp32 inside the block, bf16 again after it
+        assert not fast.bf16
+        np.testing.assert_allclose(fast.predict_proba(faces), exact.predict_proba(faces), atol=1e-6)
+    assert fast.bf16
+    assert np.abs(fast.predict_proba(faces) - exact.predict_proba(faces)).max() > 0  # bf16 arithmetic really ran

@@ -298,6 +298,7 @@ class OnnxExpressionModel(ExpressionModel):
             std=float(meta["std"]),
             tta=tta or meta.get("tta", "flip"),
             batch_size=batch_size,
+            precision="fp32",  # onnxruntime runs the graph as exported; bf16 autocast is torch's
             name=f"{meta.get('name') or path.stem} (onnxruntime{' int8' if meta.get('quantization') else ''})",
         )
         self.path = path
@@ -324,7 +325,9 @@ def verify_onnx(model: ExpressionModel, path: str | Path, tolerance: float = 1e-
     """The largest difference between the probabilities of the ONNX file ``path`` and of ``model`` (same TTA)
     on random faces; :class:`CheckpointError` (naming ``name``, default ``path``) when it exceeds ``tolerance``."""
     crops = np.random.default_rng(0).integers(0, 256, (faces, model.image_size, model.image_size), dtype=np.uint8)
-    difference = float(np.abs(OnnxExpressionModel(path, tta=model.tta).predict_proba(crops) - model.predict_proba(crops)).max())
+    with model.exact():
+        reference = model.predict_proba(crops)
+    difference = float(np.abs(OnnxExpressionModel(path, tta=model.tta).predict_proba(crops) - reference).max())
     if not difference <= tolerance:  # NaN fails too
         raise CheckpointError(
             f"{name or path}: ONNX probabilities differ from PyTorch by {difference:.2e} (more than {tolerance:.0e}, tta {model.tta}); nothing written"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import inspect
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -48,9 +49,10 @@ class ExpressionModel:
     of crops of different sizes) and returns an (N, len(classes)) array of probabilities.
     ``tta`` averages the probabilities over views of each face (:func:`tta_views`); the views of a batch
     go through the network together, ``batch_size`` images per forward pass.
-    ``precision``: ``"fp32"`` (default), ``"bf16"`` (bfloat16 autocast and channels_last: faster on CPUs
-    with AMX or AVX512-BF16, probabilities close to fp32; figures in docs/benchmarks.md), or ``"auto"`` (bf16 where
-    the CPU computes it natively, see :func:`native_bf16`, else fp32).
+    ``precision``: ``"auto"`` (default: bf16 where the CPU computes it natively, see :func:`native_bf16`, else
+    fp32), ``"bf16"`` (bfloat16 autocast and channels_last: faster on CPUs with AMX or AVX512-BF16,
+    probabilities close to fp32; figures in docs/benchmarks.md) or ``"fp32"`` (exact; what gradients, such as
+    Grad-CAM's, always use).
     """
 
     def __init__(
@@ -64,7 +66,7 @@ class ExpressionModel:
         tta: str = "flip",
         batch_size: int = 256,
         name: str = "",
-        precision: str = "fp32",
+        precision: str = "auto",
         weights_file: str | Path | None = None,
     ) -> None:
         self.net = net.eval()
@@ -100,6 +102,15 @@ class ExpressionModel:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
         self.bf16 = precision == "bf16" or (precision == "auto" and native_bf16())
         self.net = self.net.to(memory_format=torch.channels_last if self.bf16 else torch.contiguous_format)
+
+    @contextlib.contextmanager
+    def exact(self) -> Iterator["ExpressionModel"]:
+        """fp32 inference inside the ``with`` block whatever the precision (checks against exact references)."""
+        saved, self.bf16 = self.bf16, False
+        try:
+            yield self
+        finally:
+            self.bf16 = saved
 
     def __repr__(self) -> str:
         return (

@@ -122,6 +122,9 @@ def test_openfer_eval_scores_a_safetensors_file(tiny_fer2013: Path, tiny_weights
     assert main(args) == 0
     summary = json.loads((tmp_path / "out/summary.json").read_text())
     assert (summary["split"], summary["num_samples"], summary["tta"]) == ("PrivateTest", 16, "tencrop")
+    assert summary["inference_precision"] in ("fp32", "bf16")
+    assert main([*args[:-2], "--precision", "fp32", "--output", str(tmp_path / "fp32")]) == 0
+    assert json.loads((tmp_path / "fp32/summary.json").read_text())["inference_precision"] == "fp32"
     assert "accuracy" in capsys.readouterr().out
 
 

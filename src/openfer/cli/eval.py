@@ -31,6 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="{" + ",".join(TTA_MODES) + "}",
         help="test-time augmentation (docs/evaluation.md); default: the model's own, as load_model gives it",
     )
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=("fp32", "bf16", "auto"),
+        help="fp32, bf16 or auto (bf16 where the CPU computes it natively); default: load_model's, auto (not for .onnx files)",
+    )
     parser.add_argument("--fold", type=int, default=None, help="CK+/JAFFE: score the test part of subject-independent fold K (as 'openfer cv')")
     parser.add_argument("--num-folds", type=int, default=10, help="with --fold: the number of folds (default 10)")
     add_scoring_arguments(parser)
@@ -104,12 +110,13 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
     from openfer.engine.evaluate import evaluate
     from openfer.inference import load_model
 
-    model = load_model(args.checkpoint, **({"tta": args.tta} if args.tta is not None else {}))
+    options = {key: value for key, value in (("tta", args.tta), ("precision", args.precision)) if value is not None}
+    model = load_model(args.checkpoint, **options)
     data = load_dataset(args.dataset, args.root, **dataset_options(args))
     split_name = select_split(data, args)
     report = evaluate(model, data[split_name], batch_size=args.batch_size, dataset=args.dataset, classes=args.classes, progress=not args.quiet)
 
-    table = Table(title=f"{args.checkpoint} on {args.dataset} {split_name} ({report.num_samples} faces, tta {report.tta})")
+    table = Table(title=f"{args.checkpoint} on {args.dataset} {split_name} ({report.num_samples} faces, tta {report.tta}, {report.inference_precision})")
     for column in ("class", "precision", "recall", "f1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in report.to_df().iterrows():

@@ -66,6 +66,8 @@ class EvaluationReport:
     targets: np.ndarray = field(repr=False)
     probabilities: np.ndarray = field(repr=False)
     tta: str = "none"
+    #: "fp32" or "bf16": the arithmetic the model ran in ("" when not known).
+    inference_precision: str = ""
     model: str = ""
     dataset: str = ""
     split: str = ""
@@ -168,6 +170,7 @@ class EvaluationReport:
             "dataset": self.dataset,
             "split": self.split,
             "tta": self.tta,
+            "inference_precision": self.inference_precision,
             "num_samples": self.num_samples,
             "accuracy": self.accuracy,
             "balanced_accuracy": self.balanced_accuracy,
@@ -320,6 +323,7 @@ def evaluate(
         targets=np.asarray(split.labels, dtype=np.int64),
         probabilities=probabilities,
         tta=tta,
+        inference_precision="bf16" if getattr(model, "bf16", False) else "fp32",
         model=model.name,
         dataset=dataset,
         split=split.name,

@@ -142,6 +142,11 @@ class MixedEnsemble:
             members.append(member)
         self.members = members
 
+    @property
+    def bf16(self) -> bool:
+        """Whether the members run in bfloat16 (all of them: :meth:`set_precision` sets them together)."""
+        return all(getattr(member, "bf16", False) for member in self.members)
+
     def set_precision(self, precision: str) -> None:
         """Every member's precision (``"fp32"``, ``"bf16"``, ``"auto"``: :meth:`ExpressionModel.set_precision`)."""
         for member in self.members:

@@ -53,7 +53,8 @@ def penultimate_features(model: ExpressionModel, split: FaceSplit, limit: int | 
         for start in range(0, count, batch_size):
             captured.clear()
             x = model.preprocess([split.image(i) for i in range(start, min(count, start + batch_size))])
-            probabilities.append(torch.softmax(model.logits(x), 1).numpy())
+            with model.exact():  # the hooks sit on the network itself, which fp32 runs (bf16 runs a folded copy)
+                probabilities.append(torch.softmax(model.logits(x), 1).numpy())
             features.append(torch.cat(captured, 1).numpy())
     finally:
         for hook in hooks:
