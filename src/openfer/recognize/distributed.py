@@ -222,7 +222,8 @@ class TaskRunner:
     def __init__(self, options: dict[str, Any], stride: int) -> None:
         from openfer.recognize.recognizer import Recognizer
 
-        self.recognizer = Recognizer(**options)
+        # One actor per CPU: each detects one frame at a time unless the user asked for more threads.
+        self.recognizer = Recognizer(**{**options, "detector_threads": options.get("detector_threads") or 1})
         self.stride = stride
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Any:
