@@ -235,12 +235,20 @@ def save_safetensors(state: Mapping[str, torch.Tensor], path: str | Path, metada
         save_file(tensors, temporary, metadata={k: json.dumps(v) for k, v in (metadata or {}).items()})
 
 
-def pack_checkpoint(checkpoint: str | Path, output: str | Path, extra_metadata: Mapping[str, Any] | None = None) -> Path:
+def pack_checkpoint(
+    checkpoint: str | Path, output: str | Path, extra_metadata: Mapping[str, Any] | None = None, storage: str = "float32"
+) -> Path:
     """Turn a Lightning training checkpoint into a weights-only safetensors file that
     :func:`openfer.load_model` reads: the network's tensors plus the metadata needed to rebuild it
-    (architecture, options, classes, input size, normalisation) and how it was trained (:func:`training_record`)."""
+    (architecture, options, classes, input size, normalisation) and how it was trained (:func:`training_record`).
+    ``storage``: ``float32`` or ``float16`` (half the size; loading restores float32)."""
+    if storage not in ("float32", "float16"):
+        raise ConfigError(f"storage must be float32 or float16 for one network; got {storage!r}")
     state, meta = read_state_dict(checkpoint)
-    save_safetensors(state, output, {**packed_metadata(meta, checkpoint), "training": training_record(meta), **dict(extra_metadata or {})})
+    if storage == "float16":
+        state = {key: value.half() if value.is_floating_point() else value for key, value in state.items()}
+    metadata = {**packed_metadata(meta, checkpoint), "training": training_record(meta), "storage": storage, **dict(extra_metadata or {})}
+    save_safetensors(state, output, metadata)
     return Path(output)
 
 

@@ -45,6 +45,14 @@ def test_training_record_comes_from_the_checkpoint_and_survives_packing(tmp_path
     packed = tmp_path / "a.safetensors"
     assert main(["weights", "pack", "--checkpoint", str(ckpt), "--output", str(packed)]) == 0
     assert training_record(read_state_dict(packed)[1]) == record  # a packed file carries the record on
+    half = tmp_path / "half.safetensors"
+    assert main(["weights", "pack", "--checkpoint", str(ckpt), "--output", str(half), "--storage", "float16"]) == 0
+    from safetensors import safe_open
+
+    with safe_open(str(half), "pt") as stored:
+        assert {stored.get_tensor(k).dtype for k in stored.keys() if stored.get_tensor(k).is_floating_point()} == {torch.float16}
+    full, halved = read_state_dict(packed)[0], read_state_dict(half)[0]
+    assert all(torch.allclose(full[k].float(), halved[k].float(), atol=1e-2, rtol=1e-3) for k in full)
 
 
 def test_card_names_each_members_training_the_selection_and_the_speed(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

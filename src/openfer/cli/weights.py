@@ -16,6 +16,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack = commands.add_parser("pack", help="checkpoint (.ckpt) -> safetensors with the metadata load_model needs")
     pack.add_argument("--checkpoint", required=True)
     pack.add_argument("--output", required=True)
+    pack.add_argument("--storage", choices=("float32", "float16"), default="float32", help="float16 halves the file; loading restores float32")
     pack.set_defaults(handler=run_pack)
     ensemble = commands.add_parser(
         "ensemble", help="several trained networks of one architecture -> one probability-averaging ensemble file"
@@ -77,7 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_pack(args: argparse.Namespace, rest: list[str]) -> int:
     from openfer.checkpoints import pack_checkpoint
 
-    path = pack_checkpoint(args.checkpoint, args.output)
+    path = pack_checkpoint(args.checkpoint, args.output, storage=args.storage)
     print(f"wrote {path}")
     return 0
 
