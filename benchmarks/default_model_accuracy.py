@@ -75,7 +75,7 @@ def main() -> None:
         rows.append((f"CK+48, 6 shared classes, load_model() as it is (tta={model.tta})", len(keep), acc, bal, sec))
 
     print(f"# default model accuracy — {datetime.date.today()} — {cpu_name()}, {bf16_note()} — torch via openfer {openfer.__version__}")
-    print(f"# command: python benchmarks/default_model_accuracy.py{' --weights ' + args.weights if args.weights else ''}")
+    print(f"# command: python benchmarks/default_model_accuracy.py{' --weights ' + args.weights if args.weights else ''}{' --only-default' if args.only_default else ''}")
     print("| data | faces | accuracy | balanced accuracy | seconds | faces / s |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, n, acc, bal, sec in rows:

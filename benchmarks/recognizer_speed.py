@@ -8,8 +8,8 @@ Two speed measures, each the median of ``--repeats`` timed runs after one warm-u
 
 and the accuracy of each row's classifier on FER2013 PrivateTest (the whole 48 x 48 crops), so speed
 ratios are read at known accuracy. openfer rows: the ``fast`` preset (the recogniser's default) on each
-backend, its int8 export (``openfer export --int8``, calibrated on 512 Training faces; needs FER2013) and the
-``default`` preset (the whole shipped ensemble).
+backend, its shipped int8 export first (``onnx-int8``, what ``backend="auto"`` runs on CPUs without AMX), once
+more with one detector thread, then the ``default`` preset (the whole shipped ensemble) and any ``--onnx`` files.
 
     python benchmarks/recognizer_speed.py [--photos DIR] [--fer2013 DIR] [--fer-python PYTHON]
 
@@ -41,7 +41,9 @@ if TYPE_CHECKING:  # openfer is imported late: the fer worker runs where only fe
 REPO = Path(__file__).resolve().parents[1]
 CLASSIFIER_PHOTO = "2008_002470.jpg"  # six faces of 29-42 px
 #: The shipped presets and the backends each is timed on.
-PRESET_BACKENDS = (("fast", "torch-bf16"), ("fast", "onnx"), ("fast", "torch"), ("default", "torch-bf16"), ("default", "onnx"))
+PRESET_BACKENDS = (
+    ("fast", "onnx-int8"), ("fast", "torch-bf16"), ("fast", "onnx"), ("fast", "torch"), ("default", "torch-bf16"), ("default", "onnx")
+)  # fmt: skip
 
 
 def median_seconds(run: Callable[[], object], repeats: int) -> float:
@@ -104,7 +106,7 @@ def openfer_rows(
     rows, boxes = [], []
     setups = [(f"`{preset}` ({backend}", preset, backend, None) for preset, backend in PRESET_BACKENDS]
     # The recogniser detects consecutive photos in parallel (one thread per core); this row shows one at a time.
-    setups.insert(1, ("`fast` (torch-bf16, one detector thread", "fast", "torch-bf16", 1))
+    setups.insert(1, ("`fast` (onnx-int8, one detector thread", "fast", "onnx-int8", 1))
     setups += [(f"{label} (onnx", str(path), "onnx", None) for label, path in files.items()]
     for label, spec, backend, detector_threads in setups:
         recognizer = Recognizer(spec, backend=backend, detector_threads=detector_threads)
@@ -159,6 +161,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-accuracy", nargs="*", default=[], metavar="PRESET",
                         help="presets whose rows are timed but not scored (default's 14-view TTA takes minutes per split on CPUs without AMX)")  # fmt: skip
+    parser.add_argument("--onnx", nargs=2, action="append", default=[], metavar=("LABEL", "FILE"),
+                        help="also time an exported .onnx model (e.g. another int8 export) under LABEL")  # fmt: skip
     parser.add_argument("--worker-fer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--boxes", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--faces-file", help=argparse.SUPPRESS)
@@ -179,14 +183,7 @@ def main() -> None:
             faces_file = str(Path(folder) / "private_test.npz")
             np.savez(faces_file, images=split.images, labels=split.labels, classes=np.array(split.classes))
         os.environ.setdefault("OPENFER_CACHE", folder)
-        files = {}
-        if private is not None:  # the int8 export of the fast preset, calibrated on Training as `openfer export --int8` does
-            from openfer.export import draw_calibration_faces, quantize_onnx
-            from openfer.inference import load_model
-
-            calibration, check = draw_calibration_faces(load_dataset("fer2013", args.fer2013)["Training"])
-            files["`fast` int8"] = Path(folder) / "fast.int8.onnx"
-            quantize_onnx(load_model("fast"), files["`fast` int8"], calibration, check=check, source="fer2013 Training (seed 0)")
+        files = {label: Path(path) for label, path in args.onnx}
         rows, boxes = openfer_rows(args.photos, args.repeats, private, files, tuple(args.no_accuracy))
         peer = fer_row(args.fer_python, args.photos, args.repeats, boxes, faces_file)
     load = os.getloadavg()

@@ -27,6 +27,9 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
 #: The single network of the ``fast`` preset: distilled from the shipped ensemble (model card).
 FAST_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013_fast.safetensors"
+#: The int8 export of :data:`FAST_WEIGHTS` (``openfer export --int8``, calibrated on 512 FER2013 Training faces),
+#: what the recogniser's ``backend="onnx-int8"`` (and ``"auto"`` on CPUs without AMX) runs.
+FAST_INT8 = WEIGHTS_DIR / "openfer_vgg_fer2013_fast.int8.onnx"
 
 Faces = np.ndarray | Sequence[np.ndarray]
 
@@ -34,6 +37,15 @@ PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @functools.cache
+def has_amx() -> bool:
+    """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later), read from ``/proc/cpuinfo`` (False elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            return any(line.startswith("flags") and " amx_tile" in line for line in handle)
+    except OSError:
+        return False
+
+
 def native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively (AMX or AVX512-BF16), where bf16 inference pays off."""
     try:

