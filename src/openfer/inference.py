@@ -37,6 +37,7 @@ PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @functools.cache
+@functools.lru_cache(maxsize=None)
 def has_amx() -> bool:
     """Whether this CPU has AMX tiles (Intel Sapphire Rapids and later), read from ``/proc/cpuinfo`` (False elsewhere)."""
     try:
