@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from openfer.errors import ConfigError
+from openfer.options import TTA_MODES
 
-TTA_MODES = ("none", "flip", "tencrop", "affine")
 TENCROP_FRACTION = 0.9
 #: The ``affine`` TTA views as (zoom, shift x, shift y) in affine_grid units (a shift of 0.08 moves the face
 #: by 4 % of its width), each also mirrored; all inside the range the training augmentation draws.

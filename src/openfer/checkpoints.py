@@ -18,6 +18,7 @@ from torch import nn
 
 from openfer.errors import CheckpointError, ConfigError
 from openfer.files import atomic_path
+from openfer.options import STORAGES
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -87,7 +88,6 @@ STATE_DICT_KEYS = ("state_dict", "model_state_dict", "net", "model", "state_dict
 
 #: Suffix of the per-channel scales stored beside an int8-quantised tensor.
 INT8_SCALE_SUFFIX = "::int8_scale"
-STORAGES = ("float32", "float16", "int8")
 
 
 def quantize_int8(tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,6 +29,7 @@ from openfer.imageio import display_path
 from openfer.inference import ExpressionModel, Faces
 from openfer.losses import logits_of
 from openfer.models.layers import fuse_conv_bn
+from openfer.options import CALIBRATION_METHODS
 
 #: Bump when the exported graph or its metadata change, so that cached exports are rebuilt.
 ONNX_FORMAT = 1
@@ -105,9 +106,6 @@ def _set_metadata(graph: Any, metadata: dict[str, Any]) -> None:
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=json.dumps(value))
 
-
-#: Calibration methods of onnxruntime's static quantisation, by the names ``openfer export`` takes.
-CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 
 @dataclass(frozen=True)

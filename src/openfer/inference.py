@@ -22,6 +22,7 @@ from openfer.labels import FER2013
 from openfer.losses import logits_of
 from openfer.models.registry import create_model, info_of, list_models, model_info
 from openfer.models.layers import fuse_conv_bn
+from openfer.options import PRECISIONS, PRESETS
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013.safetensors"
@@ -32,9 +33,6 @@ FAST_WEIGHTS = WEIGHTS_DIR / "openfer_vgg_fer2013_fast.safetensors"
 FAST_INT8 = WEIGHTS_DIR / "openfer_vgg_fer2013_fast.int8.onnx"
 
 Faces = np.ndarray | Sequence[np.ndarray]
-
-PRECISIONS = ("fp32", "bf16", "auto")
-
 
 @functools.cache
 @functools.lru_cache(maxsize=None)
@@ -347,10 +345,9 @@ def _from_onnx(path: Path, **options: Any) -> ExpressionModel:
     return OnnxExpressionModel(path, **options)
 
 
-#: Named variants of the shipped model: the whole ensemble with the 14 affine TTA views (the most
-#: accurate), and one network distilled from it with flip TTA (the recogniser's default: 14x fewer forward
-#: passes per face; model card and docs/recognize.md#speed). Options given to load_model override these.
-PRESETS: dict[str, dict[str, Any]] = {"default": {"tta": "affine"}, "fast": {"tta": "flip"}}
+# PRESETS (openfer.options) names the variants of the shipped model: the whole ensemble with the 14 affine TTA
+# views (the most accurate), and one network distilled from it with flip TTA (the recogniser's default: 14x fewer
+# forward passes per face; model card and docs/recognize.md#speed). Options given to load_model override these.
 #: The file each preset reads.
 PRESET_WEIGHTS: dict[str, Path] = {"default": DEFAULT_WEIGHTS, "fast": FAST_WEIGHTS}
 #: The options an ``.onnx`` file takes (those of :class:`openfer.export.OnnxExpressionModel`).

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from openfer.inference import PRECISIONS, TTA_MODES
+    from openfer.options import PRECISIONS, TTA_MODES
 
     parser = subparsers.add_parser(
         "distill",

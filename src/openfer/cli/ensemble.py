@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from openfer.checkpoints import STORAGES
-from openfer.ensemble.mixed import RULE_NAMES
-from openfer.inference import TTA_MODES
+from openfer.options import RULE_NAMES, SELECTION_RULES, STORAGES, TTA_MODES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -119,8 +117,6 @@ def run_pack(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def add_select_parser(commands: argparse._SubParsersAction) -> None:
-    from openfer.ensemble.selection import SELECTION_RULES
-
     select = commands.add_parser(
         "select",
         help="choose an ensemble's members (and weights) on one split, then report them on another",

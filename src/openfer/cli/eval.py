@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from openfer.inference import PRESETS, TTA_MODES
+from openfer.options import PRESETS, TTA_MODES
 
 # Split evaluated when --split is not given: the first of these the dataset has.
 TEST_SPLITS = ("PrivateTest", "test", "val", "validation")

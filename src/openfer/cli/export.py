@@ -13,7 +13,7 @@ MIN_AGREEMENT = 0.97
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    from openfer.export import CALIBRATION_METHODS
+    from openfer.options import CALIBRATION_METHODS
 
     parser = subparsers.add_parser(
         "export",

@@ -8,11 +8,12 @@ and no ``--output`` (or ``--output -``) the records stream to stdout and every m
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from openfer.faces import list_detectors
-from openfer.recognize import BACKENDS, FORMATS
+from openfer.options import BACKENDS, FORMATS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -88,6 +89,14 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
 
     if args.fps is not None and args.stride != 1:
         raise ConfigError("give --stride or --fps, not both")
+    from openfer.recognize.sources import unreadable_reason
+
+    reasons = [unreadable_reason(path) for path in args.paths]
+    if all(reasons):  # nothing can give a frame: say so before loading a model (a second or more)
+        for reason in reasons:
+            print(f"openfer: skipped {reason}", file=sys.stderr)
+        print(f"openfer: 0 sources read (0 faces), {len(reasons)} failed, nothing written", file=sys.stderr)
+        return 2
     recognizer = recognizer_from_args(args, batch_size=args.batch_size, smoothing=args.smoothing, track=not args.no_track, detector_threads=args.detector_threads)
     output = "-" if args.output is None and args.format is not None else args.output
     report = recognizer.run(

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from openfer.checkpoints import STORAGES
-from openfer.ensemble.fga import TEMPERATURE
+from openfer.options import FGA_TEMPERATURE, STORAGES
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -51,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fga.add_argument("--root", help="dataset file or folder (without --losses)")
     fga.add_argument("--split", default="Training", help="split to measure losses on (default Training)")
     fga.add_argument("--limit", type=int, default=2000, help="faces drawn (seeded) from the split to measure losses (default 2000)")
-    fga.add_argument("--temperature", type=float, default=TEMPERATURE, help=f"selection softmax(-loss / T) temperature (default {TEMPERATURE})")
+    fga.add_argument("--temperature", type=float, default=FGA_TEMPERATURE, help=f"selection softmax(-loss / T) temperature (default {FGA_TEMPERATURE})")
     fga.add_argument(
         "--generations", type=int, default=1, help="generations of Algorithm 1 (default 1: fuse once); more need --retrain-config"
     )

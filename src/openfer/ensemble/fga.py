@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from openfer.options import FGA_TEMPERATURE
+
 if TYPE_CHECKING:
     from openfer.data.base import FaceSplit
     from openfer.inference import ExpressionModel
@@ -51,7 +53,7 @@ class FusedNetwork:
 
 
 #: Default temperature of the selection: loss gaps of 0.05 change the odds by e.
-TEMPERATURE = 0.05
+TEMPERATURE = FGA_TEMPERATURE
 
 
 def selection_probabilities(losses: Sequence[float], temperature: float = TEMPERATURE) -> np.ndarray:

@@ -26,12 +26,12 @@ import numpy as np
 from openfer.ensemble.voting import RULES, ensemble_scores
 from openfer.errors import ConfigError
 from openfer.labels import map_probabilities, mapping
+from openfer.options import RULE_NAMES
 
 if TYPE_CHECKING:
     from openfer.inference import ExpressionModel, Faces
 
 #: The rules an ensemble of mixed members takes, in the order ``--rule all`` reports them.
-RULE_NAMES: tuple[str, ...] = ("t2v", "t1v", "noi", "average", "weighted")
 LOG_FLOOR = 1e-12
 
 

@@ -24,13 +24,12 @@ import numpy as np
 
 from openfer.ensemble.mixed import LOG_FLOOR, combine_logits
 from openfer.errors import ConfigError
+from openfer.options import SELECTION_RULES
 
 if TYPE_CHECKING:
     from openfer.data.base import FaceSplit
     from openfer.inference import ExpressionModel
 
-#: Rules a subset may be chosen under; ``weighted`` ranks by equal weights, then searches weights.
-SELECTION_RULES = ("average", "noi", "t2v", "t1v", "weighted")
 WEIGHT_GRID = (0.5, 1.0, 2.0)
 
 

@@ -16,8 +16,8 @@ import numpy as np
 from openfer.ensemble.averaging import AverageEnsemble
 from openfer.errors import CheckpointError, ConfigError
 from openfer.inference import FAST_INT8, FAST_WEIGHTS, ExpressionModel, Faces, has_amx, load_model, native_bf16
+from openfer.options import BACKENDS
 
-BACKENDS = ("auto", "onnx", "onnx-int8", "torch", "torch-bf16")
 #: The shipped-model preset a Recognizer uses when given no model.
 RECOGNIZER_PRESET = "fast"
 

@@ -20,12 +20,12 @@ from openfer.errors import ConfigError, ImageError
 from openfer.files import PendingFile, atomic_path
 from openfer.imageio import display_path, write_image  # noqa: F401  (write_image re-exported: the annotated-image writer)
 from openfer.recognize.results import FACE_COLUMNS, record_of, smooth_columns
+from openfer.options import FORMATS
 
 if TYPE_CHECKING:
     from openfer.recognize.results import Results
 
 #: Formats of a face-records file.
-FORMATS = ("csv", "jsonl")
 
 
 #: The records "file" that means standard output.

@@ -82,6 +82,25 @@ def is_stream_url(source: Source) -> bool:
     return isinstance(source, str) and re.match(rf"^({'|'.join(STREAM_SCHEMES)})://", source, re.IGNORECASE) is not None
 
 
+def unreadable_reason(source: Source) -> str | None:
+    """Why ``source`` cannot give a single frame, judged from the file system alone (a missing path, a FIFO, a
+    device), in the words :func:`iter_frames` uses; None when it may (a folder, a regular file, a glob, a
+    stream URL, a webcam). Lets a caller refuse hopeless input before it loads a model."""
+    if isinstance(source, np.ndarray) or webcam_index(source) is not None or is_stream_url(source):
+        return None
+    text = str(source)
+    path = Path(text)
+    if path.is_dir() or any(char in text for char in "*?["):
+        return None
+    if not path.exists():
+        return f"{display_path(text)}: no such file or folder"
+    try:
+        check_regular_file(path, max_bytes=None, what="video file" if is_video_file(path) else "file")
+    except ImageError as error:
+        return str(error)
+    return None
+
+
 class Sampler:
     """Which frames to keep: every ``stride``-th, or with ``fps`` at most ``fps`` per second of the frames' own times."""
 
