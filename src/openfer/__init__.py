@@ -7,6 +7,7 @@ parsing stay torch-free: ``openfer --help`` and bad input are answered in a frac
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from openfer.errors import CheckpointError, ConfigError, DatasetError, ImageError, LabelError, OpenFERError
@@ -47,6 +48,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later look-ups skip this function
         return value
+    if not name.startswith("_") and importlib.util.find_spec(f"openfer.{name}") is not None:
+        return importlib.import_module(f"openfer.{name}")  # a submodule, as the eager imports used to bind it
     raise AttributeError(f"module 'openfer' has no attribute {name!r}")
 
 

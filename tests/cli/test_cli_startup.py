@@ -36,11 +36,15 @@ def test_import_and_parser_are_torch_free() -> None:
     assert result.stdout.split()[-1] == "False"
 
 
-def test_public_names_still_load_on_use() -> None:
+def test_public_names_and_submodules_still_load_on_use() -> None:
+    result = run_without_torch("import openfer\nopenfer.load_model")
+    assert "torch was imported" in result.stderr  # the name is lazy, not missing: it loads (and here fails) on use
+
     import openfer
     import openfer.recognize
 
     assert openfer.load_model is openfer.inference.load_model
+    assert openfer.recognize.sources.webcam_index("0") == 0  # submodules resolve as attributes, as before
     assert openfer.Recognizer is openfer.recognize.recognizer.Recognizer
     assert openfer.recognize.FACE_COLUMNS[0] == "source"
     assert {"load_model", "Recognizer", "create_model"} <= set(dir(openfer))

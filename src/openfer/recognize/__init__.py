@@ -6,6 +6,7 @@ The names load on first use (PEP 562), so :mod:`openfer.recognize.sources` can b
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from openfer.options import BACKENDS, FORMATS
@@ -53,6 +54,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"openfer.recognize.{_LAZY[name]}"), name)
         globals()[name] = value
         return value
+    if not name.startswith("_") and importlib.util.find_spec(f"openfer.recognize.{name}") is not None:
+        return importlib.import_module(f"openfer.recognize.{name}")  # a submodule, as the eager imports used to bind it
     raise AttributeError(f"module 'openfer.recognize' has no attribute {name!r}")
 
 
