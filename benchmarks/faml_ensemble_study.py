@@ -13,6 +13,10 @@ Probabilities are cached per candidate and split (:func:`openfer.ensemble.select
 
     python benchmarks/faml_ensemble_study.py default#0 default#1 runs/a/checkpoints/best.ckpt ... \\
         [--root ../shared/datasets/fer2013] [--tta none] [--precision bf16] [--order given|publictest]
+
+``--store FILE.npz`` writes every member's PublicTest and PrivateTest probabilities (float32, about 0.2 MB a member
+compressed); ``--stored FILE.npz`` adds the members of such a file before the candidates given, so the
+tables can be recomputed, or the study extended with new members, after the checkpoints are gone.
 """
 
 from __future__ import annotations
@@ -62,13 +66,38 @@ def load_candidate(candidate: str, tta: str | None, precision: str) -> tuple[ope
     return model, source, member
 
 
+def write_stored(path: Path, members: dict[str, dict[str, np.ndarray]], labels: dict[str, np.ndarray]) -> None:
+    """Members' probabilities per split (float32, so the tables recompute exactly) with the labels they were scored against, atomically."""
+    from openfer.files import atomic_write
+
+    arrays = {f"{split}/{i}": members[c][split].astype(np.float32) for i, c in enumerate(members) for split in SPLITS}
+    arrays.update({f"labels/{split}": labels[split].astype(np.int8) for split in SPLITS})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "wb") as handle:
+        np.savez_compressed(handle, names=np.array(list(members)), **arrays)
+
+
+def read_stored(path: Path, labels: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """The members of a ``--store`` file; refused when its labels are not this dataset's."""
+    try:
+        with np.load(path) as stored:
+            for split in SPLITS:
+                if not np.array_equal(stored[f"labels/{split}"], labels[split]):
+                    raise SystemExit(f"{path}: its {split} labels are not those of --root; scored on another dataset")
+            return {str(name): {split: stored[f"{split}/{i}"].astype(np.float32) for split in SPLITS} for i, name in enumerate(stored["names"])}
+    except (OSError, KeyError, ValueError) as error:
+        raise SystemExit(f"{path}: not a file written by --store ({error})") from None
+
+
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((scores.argmax(1) == labels).mean())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("candidates", nargs="+", help="checkpoints or weights files; FILE#i / default#i: network i of an ensemble file")
+    parser.add_argument("candidates", nargs="*", help="checkpoints or weights files; FILE#i / default#i: network i of an ensemble file")
+    parser.add_argument("--stored", action="append", default=[], type=Path, help="members' probabilities written by --store (repeatable)")
+    parser.add_argument("--store", type=Path, help="write every member's probabilities here (.npz)")
     parser.add_argument("--root", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "fer2013"))
     parser.add_argument("--tta", default="none", choices=TTA_MODES, help="TTA of every member (default none, as the paper scores)")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
@@ -82,6 +111,14 @@ def main() -> None:
     probabilities: dict[str, dict[str, np.ndarray]] = {split: {} for split in SPLITS}
     seconds: dict[str, float] = {}
     skipped: dict[str, str] = {}
+    stored = []
+    for file in args.stored:
+        for candidate, split_probabilities in read_stored(file, labels).items():
+            stored.append(candidate)
+            for split in SPLITS:
+                probabilities[split][candidate] = split_probabilities[split]
+    if not stored and not args.candidates:
+        parser.error("give candidates, or --stored FILE")
     for candidate in args.candidates:
         try:
             model, source, member = load_candidate(candidate, args.tta, args.precision)
@@ -96,7 +133,9 @@ def main() -> None:
         seconds[candidate] = time.perf_counter() - start
         print(f"scored {candidate} ({seconds[candidate]:.0f} s, 0 when cached)", file=sys.stderr, flush=True)
 
-    order = [c for c in args.candidates if c not in skipped]
+    order = stored + [c for c in args.candidates if c not in skipped and c not in stored]
+    if args.store is not None:
+        write_stored(args.store, {c: {split: probabilities[split][c] for split in SPLITS} for c in order}, labels)
     if args.order == "publictest":  # chosen on PublicTest only; ties keep the given order
         order.sort(key=lambda c: -accuracy(probabilities["PublicTest"][c], labels["PublicTest"]))
 
