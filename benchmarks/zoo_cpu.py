@@ -1,13 +1,14 @@
-"""The model zoo trained here: each seed model's CPU-scale recipe on FER2013 (or FERPlus), scored on PrivateTest.
+"""The model zoo trained here: each seed model's CPU-scale recipe on FER2013 (or FERPlus, CK+), scored on its test split.
 
 For every ``configs/<model>_<dataset>_cpu.yaml`` (or the models named with ``--models``) this trains the
-recipe with ``openfer train`` into ``runs/zoo/<model>`` (FERPlus: ``runs/zoo_ferplus/<model>``; resumable: a
-run cut off continues with ``--resume last`` the next time), evaluates its best checkpoint (selected on
-PublicTest) on PrivateTest without test-time augmentation, counts parameters and MACs at the recipe's input
+recipe with ``openfer train`` into ``runs/zoo/<model>`` (FERPlus: ``runs/zoo_ferplus/<model>``, CK+:
+``runs/zoo_ckplus/<model>``; resumable: a run cut off continues with ``--resume last`` the next time), evaluates its
+best checkpoint (selected on the recipe's validation split, PublicTest for FER2013) on the recipe's test split
+(PrivateTest) without test-time augmentation, counts parameters and MACs at the recipe's input
 size, and prints a table beside the figures the papers report and the papers' settings. Results accumulate in
 ``results.jsonl`` there; ``--table-only`` prints the table from it without training.
 
-    python benchmarks/zoo_cpu.py [--dataset fer2013|ferplus] [--models resnet18 dan ...] [--table-only]
+    python benchmarks/zoo_cpu.py [--dataset fer2013|ferplus|ckplus] [--models resnet18 dan ...] [--table-only]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from machine import bf16_note, cpu_name  # noqa: E402  (shared by the scripts in
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "runs" / "zoo"
 #: Where each dataset's zoo runs live.
-RUN_DIRS = {"fer2013": RUNS, "ferplus": REPO / "runs" / "zoo_ferplus"}
+RUN_DIRS = {"fer2013": RUNS, "ferplus": REPO / "runs" / "zoo_ferplus", "ckplus": REPO / "runs" / "zoo_ckplus"}
 
 #: What each paper reports and in which setting (shared/reference/models.md; docs/models/*.md).
 REPORTED = {
@@ -82,7 +83,7 @@ def train(name: str, recipe: Path, runs: Path = RUNS, extra: list[str] | None = 
 
 
 def score(name: str, recipe: Path, runs: Path = RUNS) -> dict:
-    """PrivateTest accuracy of the best checkpoint, parameters, MACs and training time."""
+    """Test-split accuracy of the best checkpoint (PrivateTest for FER2013/FERPlus), parameters, MACs and training time."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -95,7 +96,8 @@ def score(name: str, recipe: Path, runs: Path = RUNS) -> dict:
     root = (REPO / data["root"]).resolve() if not Path(data["root"]).is_absolute() else Path(data["root"])
     checkpoint = runs / name / "checkpoints" / "best.ckpt"
     model = load_model(checkpoint, tta="none")
-    split = load_dataset(data["dataset"], root, **(data.get("dataset_options") or {}))["PrivateTest"]
+    test_split = data.get("test_split", "PrivateTest")
+    split = load_dataset(data["dataset"], root, **(data.get("dataset_options") or {}))[test_split]
     report = evaluate(model, split, dataset=data["dataset"])
     net = model.net.float().eval()
     params = sum(p.numel() for p in net.parameters())
@@ -107,6 +109,7 @@ def score(name: str, recipe: Path, runs: Path = RUNS) -> dict:
         "recipe": str(recipe.relative_to(REPO)),
         "input": model.image_size,
         "epochs": config["trainer"]["max_epochs"],
+        "test_split": test_split,
         "accuracy": report.accuracy,
         "balanced_accuracy": report.balanced_accuracy,
         "params": params,
@@ -118,7 +121,8 @@ def score(name: str, recipe: Path, runs: Path = RUNS) -> dict:
 
 
 def print_table(rows: dict[str, dict]) -> None:
-    print("| model | recipe | input | epochs | PrivateTest acc. | balanced | params | MACs | train time | paper reports | paper's setting |")
+    splits = sorted({row.get("test_split", "PrivateTest") for row in rows.values()})
+    print(f"| model | recipe | input | epochs | {'/'.join(splits)} acc. | balanced | params | MACs | train time | paper reports | paper's setting |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for name, row in rows.items():
         reported, setting = REPORTED.get(name, ("", ""))
