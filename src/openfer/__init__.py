@@ -6,10 +6,9 @@ parsing stay torch-free: ``openfer --help`` and bad input are answered in a frac
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from openfer.lazy import lazy_attributes
 from openfer.errors import CheckpointError, ConfigError, DatasetError, ImageError, LabelError, OpenFERError
 
 if TYPE_CHECKING:
@@ -43,15 +42,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
-    if not name.startswith("_") and importlib.util.find_spec(f"openfer.{name}") is not None:
-        return importlib.import_module(f"openfer.{name}")  # a submodule, as the eager imports used to bind it
-    raise AttributeError(f"module 'openfer' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("openfer", _LAZY, globals())

@@ -5,10 +5,9 @@ The names load on first use (PEP 562), so :mod:`openfer.recognize.sources` can b
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from openfer.lazy import lazy_attributes
 from openfer.options import BACKENDS, FORMATS
 
 if TYPE_CHECKING:
@@ -19,14 +18,14 @@ if TYPE_CHECKING:
     from openfer.recognize.results import FACE_COLUMNS, FaceTable, Results, to_dataframe
     from openfer.recognize.sources import Frame, iter_frames
 
-#: Public name -> the submodule that defines it.
+#: Public name -> the module that defines it.
 _LAZY = {
-    **dict.fromkeys(("AverageEnsemble", "FaceClassifier", "resolve_model"), "classifiers"),
-    **dict.fromkeys(("RecordWriter", "plot_timeline", "write_image"), "outputs"),
-    "Recognizer": "recognizer",
-    "Report": "report",
-    **dict.fromkeys(("FACE_COLUMNS", "FaceTable", "Results", "to_dataframe"), "results"),
-    **dict.fromkeys(("Frame", "iter_frames"), "sources"),
+    **dict.fromkeys(("AverageEnsemble", "FaceClassifier", "resolve_model"), "openfer.recognize.classifiers"),
+    **dict.fromkeys(("RecordWriter", "plot_timeline", "write_image"), "openfer.recognize.outputs"),
+    "Recognizer": "openfer.recognize.recognizer",
+    "Report": "openfer.recognize.report",
+    **dict.fromkeys(("FACE_COLUMNS", "FaceTable", "Results", "to_dataframe"), "openfer.recognize.results"),
+    **dict.fromkeys(("Frame", "iter_frames"), "openfer.recognize.sources"),
 }
 
 __all__ = [
@@ -49,15 +48,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"openfer.recognize.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    if not name.startswith("_") and importlib.util.find_spec(f"openfer.recognize.{name}") is not None:
-        return importlib.import_module(f"openfer.recognize.{name}")  # a submodule, as the eager imports used to bind it
-    raise AttributeError(f"module 'openfer.recognize' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes("openfer.recognize", _LAZY, globals())
