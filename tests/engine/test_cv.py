@@ -117,6 +117,48 @@ def test_cli_cv_and_eval_fold(ckplus_recipe, tmp_path: Path, capsys: pytest.Capt
     assert "written for 3 folds, not 4" in capsys.readouterr().err
 
 
+def test_cv_a_few_folds_at_a_time_summarises_what_is_finished(
+    ckplus_recipe, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe, _ = ckplus_recipe
+    run_dir = tmp_path / "cv"
+    trained: list[int] = []
+
+    def fake_fold(config, fold, num_folds, fold_dir, options, overrides, batch_size):  # what _run_fold leaves behind
+        if (fold_dir / cv.RESULT_FILE).is_file():
+            return json.loads((fold_dir / cv.RESULT_FILE).read_text())
+        trained.append(fold)
+        result = {"fold": fold, "num_folds": num_folds, "validation_fold": (fold + 1) % num_folds, "best_val_acc": 0.5,
+                  "num_train": 12, "num_val": 12, "num_test": 10, "test_subjects": [f"S{fold}"], "correct": fold + 5,
+                  "accuracy": (fold + 5) / 10, "balanced_accuracy": 0.5, "macro_f1": 0.4}
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        (fold_dir / cv.RESULT_FILE).write_text(json.dumps(result))
+        return result
+
+    monkeypatch.setattr(cv, "_run_fold", fake_fold)
+    base = ["cv", "--config", str(recipe), "--folds", "4", "--run-dir", str(run_dir)]
+    assert main([*base, "--only", "2,0"]) == 0
+    out = capsys.readouterr().out
+    assert trained == [0, 2]
+    assert "4 subject-independent folds (partial: 2 of 4 folds finished)" in out
+    summary = json.loads((run_dir / "cv.json").read_text())
+    assert summary["complete"] is False and [f["fold"] for f in summary["folds"]] == [0, 2]
+    assert summary["pooled_accuracy"] == pytest.approx(12 / 20)
+    assert main([*base, "--summary"]) == 0 and trained == [0, 2]  # --summary trains nothing
+    assert "partial: 2 of 4" in capsys.readouterr().out
+    assert main([*base, "--only", "4"]) == 2
+    assert "--only 4: folds are numbered 0 to 3" in capsys.readouterr().err
+    (run_dir / "fold1").mkdir()
+    (run_dir / "fold1" / cv.RESULT_FILE).write_text("{truncated")
+    assert main([*base, "--summary"]) == 2
+    assert "fold1/result.json: unreadable fold result" in capsys.readouterr().err
+    (run_dir / "fold1" / cv.RESULT_FILE).unlink()
+    assert main(["cv", "--config", str(recipe), "--folds", "4", "--run-dir", str(tmp_path / "empty"), "--summary"]) == 2
+    assert "no finished fold" in capsys.readouterr().err
+    assert main(base) == 0 and trained == [0, 2, 1, 3]  # the rest, without retraining the finished ones
+    assert json.loads((run_dir / "cv.json").read_text())["complete"] is True
+
+
 def test_a_fold_trained_without_a_validation_is_one_clear_error(ckplus_recipe, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     recipe, _ = ckplus_recipe
     command = ["cv", "--config", str(recipe), "--folds", "3", "--run-dir", str(tmp_path / "cv"), "--trainer.limit_val_batches", "0"]

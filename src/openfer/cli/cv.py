@@ -18,12 +18,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--folds", type=int, default=10, help="number of folds (default 10; 3 or more)")
     parser.add_argument("--run-dir", default=None, help="folder for fold0..fold{K-1} and the summary; default: the recipe's run_dir")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size for scoring each test fold")
+    parser.add_argument("--only", type=_fold_numbers, default=None, metavar="K[,K...]",
+                        help="train only these folds (a long protocol a few folds per session); the summary covers every finished fold")
+    parser.add_argument("--summary", action="store_true", help="train nothing: summarise the folds finished so far")
     parser.set_defaults(handler=run, accepts_extra=True)
 
 
-def run(args: argparse.Namespace, rest: list[str]) -> int:
-    from openfer.engine.cv import cross_validate, summary_markdown
+def _fold_numbers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected fold numbers separated by commas, e.g. 0,1,2") from None
 
-    summary = cross_validate(args.config, folds=args.folds, run_dir=args.run_dir, overrides=rest, batch_size=args.batch_size)
+
+def run(args: argparse.Namespace, rest: list[str]) -> int:
+    from openfer.engine.cv import read_recipe, cross_validate, summarise_finished, summary_markdown
+
+    if args.summary:
+        run_dir = args.run_dir or read_recipe(args.config).get("run_dir") or "runs/default"
+        summary = summarise_finished(run_dir, args.folds, config=str(args.config), overrides=rest)
+    else:
+        summary = cross_validate(args.config, folds=args.folds, run_dir=args.run_dir, overrides=rest, batch_size=args.batch_size, only=args.only)
     print(summary_markdown(summary))
     return 0

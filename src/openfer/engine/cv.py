@@ -5,6 +5,11 @@ validation accuracy) on fold ``k + 1`` and is scored once, on fold ``k``
 (:func:`openfer.data.splits.select_folds`). Each fold is a run folder ``RUN_DIR/fold{k}``: a fold whose
 ``result.json`` exists is skipped, an interrupted one resumes from its ``last.ckpt``. The summary goes to
 ``RUN_DIR/cv.json`` and ``RUN_DIR/cv.md``.
+
+A protocol longer than one session can be run a few folds at a time (``only``): the summary then covers the
+folds finished so far and says how many of the ``folds`` those are; ``summarise_finished`` reads them without
+training. A fold's ``result.json`` is all the summary needs, so finished folds can be kept (committed) and
+copied into a fresh run folder to be skipped there.
 """
 
 from __future__ import annotations
@@ -29,26 +34,70 @@ def cross_validate(
     run_dir: str | Path | None = None,
     overrides: Sequence[str] = (),
     batch_size: int = 256,
+    only: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Train and score every fold of recipe ``config``; returns the summary written to ``cv.json``.
+    """Train and score every fold of recipe ``config`` (or the folds in ``only``); returns the summary written
+    to ``cv.json``.
 
     ``overrides`` are further ``openfer train`` arguments (``--trainer.max_epochs 2``); ``run_dir``
-    defaults to the recipe's ``run_dir``.
+    defaults to the recipe's ``run_dir``. With ``only``, the summary covers every fold finished so far
+    (``complete`` false until all ``folds`` are).
     """
-    recipe = _read_recipe(config)
+    recipe = read_recipe(config)
     data = recipe.get("data") or {}
     if data.get("dataset") not in ("ckplus", "jaffe"):
         raise ConfigError(f"{config}: data.dataset {data.get('dataset')!r} has no subject folds; cv supports ckplus, jaffe")
     run_dir = Path(run_dir or recipe.get("run_dir") or "runs/default")
+    todo = _fold_list(only, folds)
     options = {k: v for k, v in dict(data.get("dataset_options") or {}).items() if k not in ("fold", "num_folds", "validation")}
-    results = [_run_fold(config, k, folds, run_dir / f"fold{k}", options, overrides, batch_size) for k in range(folds)]
-    summary = summarise(results, config=str(config), overrides=list(overrides))
+    for k in todo:
+        _run_fold(config, k, folds, run_dir / f"fold{k}", options, overrides, batch_size)
+    return summarise_finished(run_dir, folds, config=str(config), overrides=list(overrides))
+
+
+def summarise_finished(run_dir: str | Path, folds: int, **extra: Any) -> dict[str, Any]:
+    """Summarise the finished folds of ``run_dir`` (those with a ``result.json``) and write ``cv.json``/``cv.md``.
+
+    Raises :class:`ConfigError` when none is finished or one was written for another number of folds.
+    """
+    run_dir = Path(run_dir)
+    results = [_read_result(run_dir / f"fold{k}" / RESULT_FILE, folds) for k in range(folds)]
+    finished = [r for r in results if r is not None]
+    if not finished:
+        raise ConfigError(f"{run_dir}: no finished fold (no fold*/{RESULT_FILE}) to summarise")
+    summary = summarise(finished, **extra, folds_planned=folds, complete=len(finished) == folds)
     write_bytes(run_dir / "cv.json", (json.dumps(summary, indent=2) + "\n").encode())
     write_bytes(run_dir / "cv.md", summary_markdown(summary).encode())
     return summary
 
 
-def _read_recipe(config: str | Path) -> dict[str, Any]:
+def _fold_list(only: Sequence[int] | None, folds: int) -> list[int]:
+    if folds < 3:
+        raise ConfigError(f"--folds {folds}: need 3 or more (a test fold, a validation fold and training folds)")
+    if only is None:
+        return list(range(folds))
+    bad = [k for k in only if not 0 <= k < folds]
+    if bad:
+        raise ConfigError(f"--only {','.join(map(str, bad))}: folds are numbered 0 to {folds - 1}")
+    return sorted(set(only))
+
+
+def _read_result(path: Path, num_folds: int) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{path}: unreadable fold result ({error}); delete it to rerun the fold") from None
+    if not isinstance(result, dict) or "accuracy" not in result:
+        raise ConfigError(f"{path}: not a fold result (no accuracy); delete it to rerun the fold")
+    if result.get("num_folds") != num_folds:
+        raise ConfigError(f"{path}: written for {result.get('num_folds')} folds, not {num_folds}; use another --run-dir")
+    return result
+
+
+def read_recipe(config: str | Path) -> dict[str, Any]:
+    """The recipe file ``config`` as a mapping; :class:`ConfigError` when it is missing or not a mapping."""
     path = Path(config)
     if not path.is_file():
         raise ConfigError(f"--config {config}: no such recipe file")
@@ -68,10 +117,8 @@ def _run_fold(
     batch_size: int,
 ) -> dict[str, Any]:
     result_path = fold_dir / RESULT_FILE
-    if result_path.is_file():
-        result = json.loads(result_path.read_text())
-        if result.get("num_folds") != num_folds:
-            raise ConfigError(f"{result_path}: written for {result.get('num_folds')} folds, not {num_folds}; use another --run-dir")
+    result = _read_result(result_path, num_folds)
+    if result is not None:
         print(f"fold {fold}: done before ({result_path}), skipped")
         return result
 
@@ -136,8 +183,10 @@ def summarise(results: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The summary as a Markdown table, one row per fold and a mean ± std row."""
+    planned = summary.get("folds_planned", summary["num_folds"])
+    done = "" if planned == summary["num_folds"] else f" (partial: {summary['num_folds']} of {planned} folds finished)"
     lines = [
-        f"# Cross-validation: {summary.get('config', '')}, {summary['num_folds']} subject-independent folds",
+        f"# Cross-validation: {summary.get('config', '')}, {planned} subject-independent folds{done}",
         "",
         "Fold k is tested on fold k, its checkpoint selected on fold k+1 (validation), trained on the rest.",
         "",
