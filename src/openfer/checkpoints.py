@@ -162,11 +162,21 @@ def check_state_dict(
     return report
 
 
-def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> list[str]:
-    """Load ``path`` into ``model`` after checking it; returns the mismatch report (empty when exact)."""
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True, skip_prefix: str | None = None) -> list[str]:
+    """Load ``path`` into ``model`` after checking it; returns the mismatch report (empty when exact).
+
+    ``skip_prefix`` (a module name such as ``fc`` or ``backbone.fc``): its keys on both sides are left out,
+    so that module keeps its initial weights (a classifier trained on another label set).
+    """
     state, _ = read_state_dict(path)
-    report = check_state_dict(model, state, str(path), strict=strict)
     expected = model.state_dict()
+    if skip_prefix:
+        def kept(key: str) -> bool:
+            return key != skip_prefix and not key.startswith(skip_prefix + ".")
+
+        state = {k: v for k, v in state.items() if kept(k)}
+        expected = {k: v for k, v in expected.items() if kept(k)}
+    report = check_state_dict(expected, state, str(path), strict=strict)
     usable = {k: v for k, v in state.items() if k in expected and tuple(v.shape) == tuple(expected[k].shape)}
     model.load_state_dict(usable, strict=False)
     return report

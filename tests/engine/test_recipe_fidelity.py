@@ -90,6 +90,28 @@ def test_the_warning_is_silent_when_weights_are_given(tmp_path) -> None:
         FERModule(model="dpsan", init_weights=str(path))
 
 
+def test_init_head_false_keeps_the_classifier_fresh_and_loads_the_rest(tmp_path) -> None:
+    """Fine-tuning from weights trained on another label set (GCLNet's pre-training stage, FER2013 -> CK+)."""
+    from openfer.checkpoints import save_safetensors
+
+    torch.manual_seed(1)
+    source = FERModule(model="openfer_vgg", model_options=TINY, channels_last=False).net
+    path = tmp_path / "pretrained.safetensors"
+    save_safetensors(source.state_dict(), path)
+    torch.manual_seed(2)
+    fresh = FERModule(model="openfer_vgg", model_options=TINY, channels_last=False).net
+    torch.manual_seed(2)
+    tuned = FERModule(model="openfer_vgg", model_options=TINY, channels_last=False, init_weights=str(path), init_head=False).net
+    whole = FERModule(model="openfer_vgg", model_options=TINY, channels_last=False, init_weights=str(path)).net
+    heads = [k for k in source.state_dict() if k.startswith("head.")]
+    assert heads and len(heads) < len(source.state_dict())
+    for key, value in source.state_dict().items():
+        assert torch.equal(whole.state_dict()[key], value)
+        expected = fresh.state_dict()[key] if key in heads else value
+        assert torch.equal(tuned.state_dict()[key], expected), key
+    assert not all(torch.equal(fresh.state_dict()[k], source.state_dict()[k]) for k in heads)
+
+
 def recipe(name: str) -> dict:
     import yaml
     from pathlib import Path

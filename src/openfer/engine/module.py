@@ -58,6 +58,7 @@ class FERModule(L.LightningModule):
         channels_last: bool = True,
         seed: int = 0,
         init_weights: str | None = None,
+        init_head: bool = True,
         ema_decay: float | None = None,
         mixup: dict[str, float] | None = None,
         snapshots: bool = False,
@@ -84,7 +85,8 @@ class FERModule(L.LightningModule):
         warn_if_unpretrained(info, model_options, init_weights)
         if init_weights:
             # Start from trained weights (fine-tuning, a second cosine cycle); keys and shapes are checked.
-            load_weights(self.net, init_weights)
+            # init_head false: the classifier stays freshly initialised (weights trained on another label set).
+            load_weights(self.net, init_weights, skip_prefix=None if init_head else info.head)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         loss_spec = losses or {name: default_loss_options(name, num_classes) for name in info.default_losses}
