@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -104,6 +105,18 @@ def test_emonext_attention_is_the_variance_of_each_faces_attention_weights() -> 
     assert loss({"logits": torch.zeros(2, 7), "attention": shifted}, torch.tensor([0, 0])).item() == 0.125
     with pytest.raises(ConfigError, match="'attention'"):
         loss(torch.zeros(1, 7), torch.tensor([0]))
+
+
+def test_emonext_attention_warns_once_when_a_single_token_makes_it_zero() -> None:
+    # At 48 px EmoNeXt's last stage is 1 x 1: one token, attention weight 1, the regulariser identically 0.
+    loss = build_loss("emonext_attention")
+    outputs = {"logits": torch.zeros(2, 7), "attention": torch.ones(2, 1, 1)}
+    with pytest.warns(UserWarning, match="at least 64 px"):
+        assert loss(outputs, torch.tensor([0, 0])).item() == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(outputs, torch.tensor([0, 0]))  # once per loss, not every step
+        loss({"logits": torch.zeros(1, 7), "attention": torch.full((1, 4, 4), 0.25)}, torch.tensor([0]))
 
 
 def test_losses_needing_model_extras_name_them() -> None:

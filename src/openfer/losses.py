@@ -7,6 +7,7 @@ model-specific extras such as attention maps); each loss takes what it needs fro
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -217,10 +218,23 @@ class EmoNeXtAttentionRegularizer(nn.Module):
     weights centred on their own mean (see :mod:`openfer.models.emonext`); its weight comes from the config
     (1 upstream)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._warned_single_token = False
+
     def forward(self, outputs: Any, targets: torch.Tensor) -> torch.Tensor:
         if not isinstance(outputs, dict) or "attention" not in outputs:
             raise ConfigError("loss 'emonext_attention' needs a model returning the key 'attention' (EmoNeXt)")
         weights = outputs["attention"].float()
+        if weights.shape[-1] == 1 and not self._warned_single_token:
+            # One token attends only to itself (weight 1): the variance, and so the term, is 0 for every face.
+            self._warned_single_token = True
+            warnings.warn(
+                "loss 'emonext_attention' is always 0 here: the model's last stage is 1 x 1 at this input size, so "
+                "its attention has a single token; give EmoNeXt at least 64 px (a 2 x 2 map) for the regulariser "
+                "to act",
+                stacklevel=2,
+            )
         return (weights - weights.mean(dim=(1, 2), keepdim=True)).pow(2).mean()
 
 
