@@ -6,7 +6,8 @@ recipe with ``openfer train`` into ``runs/zoo/<model>`` (FERPlus: ``runs/zoo_fer
 best checkpoint (selected on the recipe's validation split, PublicTest for FER2013) on the recipe's test split
 (PrivateTest) without test-time augmentation, counts parameters and MACs at the recipe's input
 size, and prints a table beside the figures the papers report and the papers' settings. Results accumulate in
-``results.jsonl`` there; ``--table-only`` prints the table from it without training.
+``results.jsonl`` there and in the committed ``benchmarks/results/zoo/<dataset>.jsonl`` (runs/ does not outlive a
+machine; a model's latest row wins); ``--table-only`` prints the table from them without training.
 
     python benchmarks/zoo_cpu.py [--dataset fer2013|ferplus|ckplus] [--models resnet18 dan ...] [--table-only]
 """
@@ -31,6 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "runs" / "zoo"
 #: Where each dataset's zoo runs live.
 RUN_DIRS = {"fer2013": RUNS, "ferplus": REPO / "runs" / "zoo_ferplus", "ckplus": REPO / "runs" / "zoo_ckplus"}
+#: The committed copy of each dataset's results, one JSON row per scored run.
+KEPT = REPO / "benchmarks" / "results" / "zoo"
 
 #: What each paper reports and in which setting (shared/reference/models.md; docs/models/*.md).
 REPORTED = {
@@ -143,18 +146,21 @@ def main() -> None:
     args = parser.parse_args()
     runs = RUN_DIRS[args.dataset]
     runs.mkdir(parents=True, exist_ok=True)
-    results = runs / "results.jsonl"
+    stores = [KEPT / f"{args.dataset}.jsonl", runs / "results.jsonl"]
     rows: dict[str, dict] = {}
-    if results.is_file():
-        for line in results.read_text().splitlines():
+    for store in stores:
+        for line in store.read_text().splitlines() if store.is_file() else []:
             row = json.loads(line)
-            rows[row["model"]] = row
+            if rows.get(row["model"], {}).get("date", "") <= row["date"]:
+                rows[row["model"]] = row
     if not args.table_only:
+        KEPT.mkdir(parents=True, exist_ok=True)
         for name, recipe in recipes(args.models, args.dataset).items():
             train(name, recipe, runs)
             rows[name] = score(name, recipe, runs)
-            with open(results, "a") as handle:
-                handle.write(json.dumps(rows[name]) + "\n")
+            for store in stores:
+                with open(store, "a") as handle:
+                    handle.write(json.dumps(rows[name]) + "\n")
             print(f"{name}: {100 * rows[name]['accuracy']:.2f} % in {rows[name]['train_minutes']:.0f} min", flush=True)
     print_table(rows)
 
