@@ -140,3 +140,36 @@ def test_only_the_shipped_vgg_recipes_keep_nesterov(name: str) -> None:
     model = recipe(name)
     nesterov = optimizer_of(**{k: model[k] for k in OPTIMISER_KEYS if k in model}).param_groups[0]["nesterov"]
     assert nesterov is name.startswith("openfer_vgg")
+
+
+def zoo_recipes(dataset: str) -> dict[str, dict]:
+    import yaml
+    from pathlib import Path
+
+    found = sorted((Path(__file__).parents[2] / "configs").glob(f"*_{dataset}_cpu.yaml"))
+    return {p.name.removesuffix(f"_{dataset}_cpu.yaml"): yaml.safe_load(p.read_text()) for p in found}
+
+
+#: Where a zoo recipe may leave the plain ResNet-18's: the model and its paper's losses; PAtt-Lite's input size (its patch
+#: extraction needs a 6 x 6 map); EmoNeXt's optimiser (SGD 0.05 collapsed it on CK+, so it keeps the authors' AdamW).
+MAY_DIFFER = {"model", "model_options", "losses"}
+OWN_SIZE = {"pattlite": 96}
+OWN_OPTIMISER = {"emonext_tiny": {"optimizer": "adamw", "lr": 0.001, "weight_decay": 0.01}}
+
+
+@pytest.mark.parametrize("dataset", ["ckplus", "ferplus"])
+def test_each_zoo_recipe_trains_as_the_plain_resnet18_does(dataset: str) -> None:
+    """The zoo's claim "trained the same way": data, epochs, augmentation and schedule are the ResNet-18 recipe's."""
+    recipes = zoo_recipes(dataset)
+    base = recipes.pop("resnet18")
+    assert {"dan", "faml", "rmn", "pattlite", "emonext_tiny", "resemotenet"} <= set(recipes)
+    for name, other in recipes.items():
+        size = OWN_SIZE.get(name, base["data"]["image_size"])
+        assert other["trainer"] == base["trainer"], name
+        assert other["data"] == {**base["data"], "image_size": size}, name
+        assert other["model"]["augment"] == {**base["model"]["augment"], "output_size": size}, name
+        expected = {k: v for k, v in base["model"].items() if k not in MAY_DIFFER | {"augment"}}
+        expected.update(OWN_OPTIMISER.get(name, {}))
+        if name in OWN_OPTIMISER:
+            expected.pop("momentum")
+        assert {k: v for k, v in other["model"].items() if k not in MAY_DIFFER | {"augment"}} == expected, name
