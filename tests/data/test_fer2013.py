@@ -46,15 +46,16 @@ def test_shared_counts_per_split(fer2013_shared) -> None:
     assert split.image_ids[0] == str(28709 + 3589)
 
 
-def test_second_load_comes_from_the_cache_within_a_second(fer2013_shared, monkeypatch) -> None:
+def test_second_load_comes_from_the_cache_without_reparsing(fer2013_shared, monkeypatch) -> None:
     def no_parsing(path):
         raise AssertionError(f"parsed {path} again instead of reading the cache")
 
     monkeypatch.setattr(fer2013, "parse_csv", no_parsing)
-    # CPU time, not wall time: the test machines are shared, and a re-parse costs over 10 s of CPU.
+    # CPU time, not wall time: the test machines are shared, and a re-parse costs over 10 s of CPU. The bound leaves
+    # room for a core shared with two training runs (1.02 s measured there on 2026-12-03).
     start = time.process_time()
     data = load_dataset("fer2013", fer2013_shared.root)
-    assert time.process_time() - start <= 1.0
+    assert time.process_time() - start <= 2.5
     assert np.array_equal(data["Training"].images[:50], fer2013_shared.data["Training"].images[:50])
 
 
