@@ -18,6 +18,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -62,6 +63,20 @@ def recipes(models: list[str] | None, dataset: str = "fer2013") -> dict[str, Pat
     return found
 
 
+def add_seconds(spent: Path, seconds: float) -> float:
+    """Add ``seconds`` to the running total kept in ``spent`` (written atomically) and return the new total."""
+    total = (json.loads(spent.read_text())["seconds"] if spent.is_file() else 0.0) + seconds
+    partial = spent.with_suffix(".tmp")
+    partial.write_text(json.dumps({"seconds": total}))
+    os.replace(partial, spent)
+    return total
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM as an exception: ``train`` records the time spent and ``subprocess.run`` stops the training child."""
+    raise SystemExit(128 + signum)
+
+
 def train(name: str, recipe: Path, runs: Path = RUNS, extra: list[str] | None = None) -> float:
     """Train (or finish) the recipe into ``runs/name`` (``extra``: more ``openfer train`` arguments); returns the
     wall seconds of this invocation (0 when already done)."""
@@ -73,12 +88,12 @@ def train(name: str, recipe: Path, runs: Path = RUNS, extra: list[str] | None = 
                "--trainer.enable_progress_bar", "false", *(extra or []), "--resume", "last"]  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with open(run_dir / "train.log", "a") as log:
-        code = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
-    seconds = time.perf_counter() - start
-    spent = run_dir / "train_seconds.json"
-    total = (json.loads(spent.read_text())["seconds"] if spent.is_file() else 0.0) + seconds
-    spent.write_text(json.dumps({"seconds": total}))
+    try:
+        with open(run_dir / "train.log", "a") as log:
+            code = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
+    finally:  # a run stopped part-way (SIGTERM, Ctrl-C) keeps its time, so a resumed run's total covers every part
+        seconds = time.perf_counter() - start
+        total = add_seconds(run_dir / "train_seconds.json", seconds)
     if code != 0:
         raise SystemExit(f"{name}: training failed (exit {code}); see {run_dir / 'train.log'}")
     done.write_text(json.dumps({"seconds": total, "finished": datetime.datetime.now().isoformat(timespec="minutes")}))
@@ -144,6 +159,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", help="models to run (default: every *_<dataset>_cpu.yaml recipe)")
     parser.add_argument("--table-only", action="store_true", help="print the table from the results.jsonl of the runs")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _stop)
     runs = RUN_DIRS[args.dataset]
     runs.mkdir(parents=True, exist_ok=True)
     stores = [KEPT / f"{args.dataset}.jsonl", runs / "results.jsonl"]
