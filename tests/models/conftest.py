@@ -63,10 +63,12 @@ def count_macs(build: Callable[[], nn.Module], input_size: tuple[int, int, int],
     no compute). ``FlopCounterMode`` counts a multiply-add as 2 FLOPs, so MACs are half its total."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from openfer.models.layers import every_tap
+
     with torch.device("meta"):
         model = build().train(train)
         x = torch.empty(1, *input_size)
-    with FlopCounterMode(display=False) as counter:
+    with FlopCounterMode(display=False) as counter, every_tap():
         model(x)
     return counter.get_total_flops() / 2
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from openfer.models.layers import every_tap
 from openfer.models.registry import create_model, model_info
 
 LATENCY_BATCHES = (1, 64)
@@ -42,10 +43,11 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_macs(model: nn.Module, input_size: Sequence[int], batch_size: int = 1) -> int:
-    """MACs of one forward pass of ``model`` on a ``(batch_size, *input_size)`` input of the model's device."""
+    """MACs of one forward pass of ``model`` on a ``(batch_size, *input_size)`` input of the model's device, as the
+    architecture defines them (a convolution's taps over padding included, though :class:`TapTrimmedConv2d` skips them)."""
     device = next(iter(model.parameters()), torch.empty(0)).device
     x = torch.zeros(batch_size, *input_size, device=device)
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
+    with FlopCounterMode(display=False) as counter, torch.no_grad(), every_tap():
         model(x)
     return counter.get_total_flops() // 2
 

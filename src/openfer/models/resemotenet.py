@@ -14,18 +14,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from openfer.labels import RESEMOTENET_AUTHORS
-from openfer.models.layers import SqueezeExcitation
+from openfer.models.layers import SqueezeExcitation, TapTrimmedConv2d
 from openfer.models.registry import IMAGENET_GREY_MEAN, IMAGENET_GREY_STD, register_model
 
 
 class ResidualBlock(nn.Module):
-    """Two 3x3 conv-BN layers (with biases, as in the authors' code) and a 1x1 conv-BN projection shortcut."""
+    """Two 3x3 conv-BN layers (with biases, as in the authors' code) and a 1x1 conv-BN projection shortcut.
+
+    The 3x3 convolutions skip the taps that read only padding (at 48 px the last block's maps are 1 x 1, where a
+    3x3 convolution is its centre tap): the same outputs and state dict as ``nn.Conv2d``, a step 2-3x faster."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1)
+        self.conv1 = TapTrimmedConv2d(in_channels, out_channels, 3, stride, 1)
         self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1)
+        self.conv2 = TapTrimmedConv2d(out_channels, out_channels, 3, 1, 1)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.shortcut = nn.Sequential()
         if stride != 1 or in_channels != out_channels:
