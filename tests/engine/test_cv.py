@@ -159,6 +159,42 @@ def test_cv_a_few_folds_at_a_time_summarises_what_is_finished(
     assert json.loads((run_dir / "cv.json").read_text())["complete"] is True
 
 
+def test_kept_folds_outlive_a_lost_run_folder(
+    ckplus_recipe, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recipe, _ = ckplus_recipe
+    keep = tmp_path / "benchmarks" / "results" / "cv" / "run"
+    trained: list[tuple[str, int]] = []
+
+    def fake_fold(config, fold, num_folds, fold_dir, options, overrides, batch_size):
+        if (fold_dir / cv.RESULT_FILE).is_file():
+            return json.loads((fold_dir / cv.RESULT_FILE).read_text())
+        trained.append((fold_dir.parent.name, fold))
+        result = {"fold": fold, "num_folds": num_folds, "validation_fold": (fold + 1) % num_folds, "best_val_acc": 0.5,
+                  "num_train": 12, "num_val": 12, "num_test": 10, "test_subjects": [f"S{fold}"], "correct": fold + 5,
+                  "accuracy": (fold + 5) / 10, "balanced_accuracy": 0.5, "macro_f1": 0.4}
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        (fold_dir / cv.RESULT_FILE).write_text(json.dumps(result))
+        return result
+
+    monkeypatch.setattr(cv, "_run_fold", fake_fold)
+    base = ["cv", "--config", str(recipe), "--folds", "4", "--keep", str(keep)]
+    assert main([*base, "--run-dir", str(tmp_path / "first"), "--only", "0,2"]) == 0
+    assert json.loads((keep / "fold2" / cv.RESULT_FILE).read_text())["accuracy"] == 0.7
+    assert [f["fold"] for f in json.loads((keep / "cv.json").read_text())["folds"]] == [0, 2]
+    assert (keep / "cv.md").read_text() == (tmp_path / "first" / "cv.md").read_text()
+    capsys.readouterr()
+    # a new machine: the first run folder is gone, the kept folds are not trained again
+    assert main([*base, "--run-dir", str(tmp_path / "second")]) == 0
+    assert trained == [("first", 0), ("first", 2), ("second", 1), ("second", 3)]
+    assert "folds 0, 2: finished before, taken from" in capsys.readouterr().out
+    kept = json.loads((keep / "cv.json").read_text())
+    assert kept["complete"] is True and kept["pooled_accuracy"] == pytest.approx(26 / 40)
+    (keep / "fold3" / cv.RESULT_FILE).write_text("{truncated")
+    assert main([*base, "--run-dir", str(tmp_path / "third"), "--summary"]) == 2
+    assert "fold3/result.json: unreadable fold result" in capsys.readouterr().err
+
+
 def test_a_fold_trained_without_a_validation_is_one_clear_error(ckplus_recipe, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     recipe, _ = ckplus_recipe
     command = ["cv", "--config", str(recipe), "--folds", "3", "--run-dir", str(tmp_path / "cv"), "--trainer.limit_val_batches", "0"]

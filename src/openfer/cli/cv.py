@@ -21,6 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--only", type=_fold_numbers, default=None, metavar="K[,K...]",
                         help="train only these folds (a long protocol a few folds per session); the summary covers every finished fold")
     parser.add_argument("--summary", action="store_true", help="train nothing: summarise the folds finished so far")
+    parser.add_argument("--keep", default=None, metavar="DIR",
+                        help="also write each fold result and the summary here as they finish (e.g. benchmarks/results/cv/NAME), "
+                        "and skip the folds already kept here: the run folder can then be lost without losing finished folds")
     parser.set_defaults(handler=run, accepts_extra=True)
 
 
@@ -36,8 +39,9 @@ def run(args: argparse.Namespace, rest: list[str]) -> int:
 
     if args.summary:
         run_dir = args.run_dir or read_recipe(args.config).get("run_dir") or "runs/default"
-        summary = summarise_finished(run_dir, args.folds, config=str(args.config), overrides=rest)
+        summary = summarise_finished(run_dir, args.folds, keep=args.keep, config=str(args.config), overrides=rest)
     else:
-        summary = cross_validate(args.config, folds=args.folds, run_dir=args.run_dir, overrides=rest, batch_size=args.batch_size, only=args.only)
+        summary = cross_validate(args.config, folds=args.folds, run_dir=args.run_dir, overrides=rest, batch_size=args.batch_size,
+                                 only=args.only, keep=args.keep)
     print(summary_markdown(summary))
     return 0

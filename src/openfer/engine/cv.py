@@ -9,7 +9,10 @@ validation accuracy) on fold ``k + 1`` and is scored once, on fold ``k``
 A protocol longer than one session can be run a few folds at a time (``only``): the summary then covers the
 folds finished so far and says how many of the ``folds`` those are; ``summarise_finished`` reads them without
 training. A fold's ``result.json`` is all the summary needs, so finished folds can be kept (committed) and
-copied into a fresh run folder to be skipped there.
+copied into a fresh run folder to be skipped there. ``keep`` does both by itself: each fold's result and the
+summary are copied into that folder (``benchmarks/results/cv/<run>``) as soon as they are written, and the
+folds found there are copied into the run folder before training, so a run folder lost with a machine costs
+only its unfinished fold.
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ def cross_validate(
     overrides: Sequence[str] = (),
     batch_size: int = 256,
     only: Sequence[int] | None = None,
+    keep: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train and score every fold of recipe ``config`` (or the folds in ``only``); returns the summary written
     to ``cv.json``.
 
     ``overrides`` are further ``openfer train`` arguments (``--trainer.max_epochs 2``); ``run_dir``
     defaults to the recipe's ``run_dir``. With ``only``, the summary covers every fold finished so far
-    (``complete`` false until all ``folds`` are).
+    (``complete`` false until all ``folds`` are). ``keep``: a folder that receives each fold result and the
+    summary as they are written, and whose finished folds are skipped here (see the module docstring).
     """
     recipe = read_recipe(config)
     data = recipe.get("data") or {}
@@ -50,25 +55,56 @@ def cross_validate(
     run_dir = Path(run_dir or recipe.get("run_dir") or "runs/default")
     todo = _fold_list(only, folds)
     options = {k: v for k, v in dict(data.get("dataset_options") or {}).items() if k not in ("fold", "num_folds", "validation")}
+    if keep is not None:
+        restore_kept(keep, run_dir, folds)
     for k in todo:
         _run_fold(config, k, folds, run_dir / f"fold{k}", options, overrides, batch_size)
-    return summarise_finished(run_dir, folds, config=str(config), overrides=list(overrides))
+        if keep is not None:
+            _copy_result(run_dir / f"fold{k}" / RESULT_FILE, Path(keep) / f"fold{k}" / RESULT_FILE)
+    return summarise_finished(run_dir, folds, keep=keep, config=str(config), overrides=list(overrides))
 
 
-def summarise_finished(run_dir: str | Path, folds: int, **extra: Any) -> dict[str, Any]:
-    """Summarise the finished folds of ``run_dir`` (those with a ``result.json``) and write ``cv.json``/``cv.md``.
+def summarise_finished(run_dir: str | Path, folds: int, keep: str | Path | None = None, **extra: Any) -> dict[str, Any]:
+    """Summarise the finished folds of ``run_dir`` (those with a ``result.json``) and write ``cv.json``/``cv.md``
+    (also into ``keep``, after taking the folds kept there).
 
     Raises :class:`ConfigError` when none is finished or one was written for another number of folds.
     """
     run_dir = Path(run_dir)
+    if keep is not None:
+        restore_kept(keep, run_dir, folds)
     results = [_read_result(run_dir / f"fold{k}" / RESULT_FILE, folds) for k in range(folds)]
     finished = [r for r in results if r is not None]
     if not finished:
         raise ConfigError(f"{run_dir}: no finished fold (no fold*/{RESULT_FILE}) to summarise")
     summary = summarise(finished, **extra, folds_planned=folds, complete=len(finished) == folds)
-    write_bytes(run_dir / "cv.json", (json.dumps(summary, indent=2) + "\n").encode())
-    write_bytes(run_dir / "cv.md", summary_markdown(summary).encode())
+    for folder in (run_dir, *([Path(keep)] if keep is not None else [])):
+        write_bytes(folder / "cv.json", (json.dumps(summary, indent=2) + "\n").encode())
+        write_bytes(folder / "cv.md", summary_markdown(summary).encode())
     return summary
+
+
+def restore_kept(keep: str | Path, run_dir: str | Path, folds: int) -> list[int]:
+    """Copy the fold results kept in ``keep`` into ``run_dir`` where it has none; returns the folds copied.
+
+    Each kept result is checked as a finished fold is (:class:`ConfigError` for a corrupt one or one written
+    for another number of folds); a fold already finished in ``run_dir`` is left as it is.
+    """
+    keep, run_dir = Path(keep), Path(run_dir)
+    copied = []
+    for k in range(folds):
+        source, target = keep / f"fold{k}" / RESULT_FILE, run_dir / f"fold{k}" / RESULT_FILE
+        if _read_result(source, folds) is not None and not target.exists():
+            _copy_result(source, target)
+            copied.append(k)
+    if copied:
+        print(f"folds {', '.join(map(str, copied))}: finished before, taken from {keep}")
+    return copied
+
+
+def _copy_result(source: Path, target: Path) -> None:
+    if source.is_file() and source.resolve() != target.resolve():
+        write_bytes(target, source.read_bytes())
 
 
 def _fold_list(only: Sequence[int] | None, folds: int) -> list[int]:
