@@ -51,6 +51,24 @@ def ckplus_recipe(tmp_path: Path) -> tuple[Path, set[str]]:
     return path, names
 
 
+def fake_folds(on_train):
+    """A stand-in for ``cv._run_fold`` that leaves what it leaves behind (fold k: k + 5 of 10 right), without training;
+    ``on_train(fold_dir, fold)`` is called for each fold it would have trained."""
+
+    def fake_fold(config, fold, num_folds, fold_dir, options, overrides, batch_size):
+        if (fold_dir / cv.RESULT_FILE).is_file():
+            return json.loads((fold_dir / cv.RESULT_FILE).read_text())
+        on_train(fold_dir, fold)
+        result = {"fold": fold, "num_folds": num_folds, "validation_fold": (fold + 1) % num_folds, "best_val_acc": 0.5,
+                  "num_train": 12, "num_val": 12, "num_test": 10, "test_subjects": [f"S{fold}"], "correct": fold + 5,
+                  "accuracy": (fold + 5) / 10, "balanced_accuracy": 0.5, "macro_f1": 0.4}
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        (fold_dir / cv.RESULT_FILE).write_text(json.dumps(result))
+        return result
+
+    return fake_fold
+
+
 @pytest.mark.slow  # about 15 s of CPU: three tiny training runs and a resumed one
 def test_three_fold_cv_tests_every_image_once_and_never_selects_on_it(
     ckplus_recipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -123,19 +141,7 @@ def test_cv_a_few_folds_at_a_time_summarises_what_is_finished(
     recipe, _ = ckplus_recipe
     run_dir = tmp_path / "cv"
     trained: list[int] = []
-
-    def fake_fold(config, fold, num_folds, fold_dir, options, overrides, batch_size):  # what _run_fold leaves behind
-        if (fold_dir / cv.RESULT_FILE).is_file():
-            return json.loads((fold_dir / cv.RESULT_FILE).read_text())
-        trained.append(fold)
-        result = {"fold": fold, "num_folds": num_folds, "validation_fold": (fold + 1) % num_folds, "best_val_acc": 0.5,
-                  "num_train": 12, "num_val": 12, "num_test": 10, "test_subjects": [f"S{fold}"], "correct": fold + 5,
-                  "accuracy": (fold + 5) / 10, "balanced_accuracy": 0.5, "macro_f1": 0.4}
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        (fold_dir / cv.RESULT_FILE).write_text(json.dumps(result))
-        return result
-
-    monkeypatch.setattr(cv, "_run_fold", fake_fold)
+    monkeypatch.setattr(cv, "_run_fold", fake_folds(lambda fold_dir, fold: trained.append(fold)))
     base = ["cv", "--config", str(recipe), "--folds", "4", "--run-dir", str(run_dir)]
     assert main([*base, "--only", "2,0"]) == 0
     out = capsys.readouterr().out
@@ -165,19 +171,7 @@ def test_kept_folds_outlive_a_lost_run_folder(
     recipe, _ = ckplus_recipe
     keep = tmp_path / "benchmarks" / "results" / "cv" / "run"
     trained: list[tuple[str, int]] = []
-
-    def fake_fold(config, fold, num_folds, fold_dir, options, overrides, batch_size):
-        if (fold_dir / cv.RESULT_FILE).is_file():
-            return json.loads((fold_dir / cv.RESULT_FILE).read_text())
-        trained.append((fold_dir.parent.name, fold))
-        result = {"fold": fold, "num_folds": num_folds, "validation_fold": (fold + 1) % num_folds, "best_val_acc": 0.5,
-                  "num_train": 12, "num_val": 12, "num_test": 10, "test_subjects": [f"S{fold}"], "correct": fold + 5,
-                  "accuracy": (fold + 5) / 10, "balanced_accuracy": 0.5, "macro_f1": 0.4}
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        (fold_dir / cv.RESULT_FILE).write_text(json.dumps(result))
-        return result
-
-    monkeypatch.setattr(cv, "_run_fold", fake_fold)
+    monkeypatch.setattr(cv, "_run_fold", fake_folds(lambda fold_dir, fold: trained.append((fold_dir.parent.name, fold))))
     base = ["cv", "--config", str(recipe), "--folds", "4", "--keep", str(keep)]
     assert main([*base, "--run-dir", str(tmp_path / "first"), "--only", "0,2"]) == 0
     assert json.loads((keep / "fold2" / cv.RESULT_FILE).read_text())["accuracy"] == 0.7
