@@ -61,7 +61,7 @@ def cross_validate(
         _run_fold(config, k, folds, run_dir / f"fold{k}", options, overrides, batch_size)
         if keep is not None:
             _copy_result(run_dir / f"fold{k}" / RESULT_FILE, Path(keep) / f"fold{k}" / RESULT_FILE)
-    return summarise_finished(run_dir, folds, keep=keep, config=str(config), overrides=list(overrides))
+    return _write_summary(run_dir, folds, keep, config=str(config), overrides=list(overrides))
 
 
 def summarise_finished(run_dir: str | Path, folds: int, keep: str | Path | None = None, **extra: Any) -> dict[str, Any]:
@@ -70,9 +70,12 @@ def summarise_finished(run_dir: str | Path, folds: int, keep: str | Path | None 
 
     Raises :class:`ConfigError` when none is finished or one was written for another number of folds.
     """
-    run_dir = Path(run_dir)
     if keep is not None:
         restore_kept(keep, run_dir, folds)
+    return _write_summary(Path(run_dir), folds, keep, **extra)
+
+
+def _write_summary(run_dir: Path, folds: int, keep: str | Path | None, **extra: Any) -> dict[str, Any]:
     results = [_read_result(run_dir / f"fold{k}" / RESULT_FILE, folds) for k in range(folds)]
     finished = [r for r in results if r is not None]
     if not finished:
